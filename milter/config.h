@@ -1,0 +1,57 @@
+/*
+ * config.h - portcullis.conf: "key = value" lines (DESIGN.md section 5).
+ * Owns: struct config and its strings.  A loaded config is immutable and
+ * belongs to one snapshot.
+ * Errors: config_load() reports every problem as "FILE:LINE:COL: message"
+ * through the diag list and returns NULL when there was any.
+ */
+#ifndef PORTCULLIS_CONFIG_H
+#define PORTCULLIS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_LINE_MAX		4096
+#define CONFIG_FILE_MAX		(1024 * 1024)
+#define CONFIG_DNS_TIMEOUT_MAX	60000	/* ms */
+
+enum on_error { ON_ERROR_TEMPFAIL = 0, ON_ERROR_ACCEPT };
+
+struct config {
+	char *path;		/* owns; the file read, or NULL (defaults) */
+	char *dir;		/* owns; directory relative paths start at */
+	char *socket;		/* owns; libmilter connection spec */
+	char *policy;		/* owns; absolute path of the policy */
+	char *authserv_id;	/* owns */
+	char *resolver;		/* owns; libunbound "IP@PORT" or NULL */
+	unsigned dns_timeout_ms;
+	char *greylist_store;	/* owns */
+	char *geoip_db;		/* owns, may be NULL */
+	char *user;		/* owns, may be NULL */
+	char *pidfile;		/* owns, may be NULL */
+	enum on_error on_error;
+};
+
+/* A list of formatted diagnostics ("FILE:LINE:COL: message"). */
+struct diag {
+	char **msgs;	/* owns */
+	size_t n;
+	size_t nerrors;
+};
+void diag_add(struct diag *, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void diag_free(struct diag *);
+
+/*
+ * Reads the config file at path (NULL: built-in defaults only, relative
+ * paths then start at the default config directory).  Returns a config
+ * or NULL with errors in *d.  Reentrant.
+ */
+struct config *config_load(const char *path, struct diag *d);
+void config_free(struct config *);
+
+/* The default config file (SYSCONFDIR/portcullis/portcullis.conf). */
+const char *config_default_path(void);
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * dns.c - the one resolver: libunbound context, its processing thread and
+ * refcounted asynchronous queries with deadlines.  See dns.h.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <unbound.h>
+
+#include "dns.h"
+#include "log.h"
+#include "util.h"
+
+struct dns {
+	struct ub_ctx *ctx;		/* owns */
+	pthread_t thread;
+	int stop_pipe[2];		/* write end wakes the thread */
+	atomic_bool stopping;
+	pthread_mutex_t lock;		/* guards inflight */
+	struct dns_query *inflight;	/* borrows: queries awaiting a
+					 * callback, each holding a ref */
+};
+
+struct dns_query {
+	struct dns *dns;		/* borrows, while in flight */
+	struct dns_query *prev, *next;	/* dns->inflight list */
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	int refs;			/* waiter + in-flight callback */
+	bool done;
+	enum dns_status status;
+	size_t nrr;
+	unsigned char *rr[DNS_RR_MAX];	/* owns each */
+	size_t rrlen[DNS_RR_MAX];
+};
+
+static void
+query_unref(struct dns_query *q)
+{
+	size_t i;
+	int left;
+
+	pthread_mutex_lock(&q->lock);
+	left = --q->refs;
+	pthread_mutex_unlock(&q->lock);
+	if (left > 0)
+		return;
+	for (i = 0; i < q->nrr; i++)
+		free(q->rr[i]);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->done_cv);
+	free(q);
+}
+
+static void
+query_finish(struct dns_query *q, enum dns_status st, struct ub_result *r)
+{
+	pthread_mutex_lock(&q->lock);
+	if (!q->done) {
+		q->status = st;
+		if (r != NULL && st == DNS_OK) {
+			size_t i;
+
+			for (i = 0; r->data[i] != NULL && i < DNS_RR_MAX;
+			    i++) {
+				size_t n = (size_t)r->len[i];
+
+				q->rr[i] = xmalloc(n);
+				memcpy(q->rr[i], r->data[i], n);
+				q->rrlen[i] = n;
+			}
+			q->nrr = i;
+		}
+		q->done = true;
+		pthread_cond_broadcast(&q->done_cv);
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* libunbound callback, in the dns thread. */
+static void
+inflight_unlink(struct dns_query *q)
+{
+	struct dns *d = q->dns;
+
+	pthread_mutex_lock(&d->lock);
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		d->inflight = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void
+query_cb(void *arg, int err, struct ub_result *r)
+{
+	struct dns_query *q = arg;
+	enum dns_status st;
+
+	inflight_unlink(q);
+
+	if (err != 0 || r == NULL)
+		st = DNS_SERVFAIL;
+	else if (r->havedata)
+		st = DNS_OK;
+	else if (r->nxdomain)
+		st = DNS_NXDOMAIN;
+	else if (r->rcode == 0)
+		st = DNS_NODATA;
+	else
+		st = DNS_SERVFAIL;
+	query_finish(q, st, r);
+	if (r != NULL)
+		ub_resolve_free(r);
+	query_unref(q);
+}
+
+static void *
+dns_thread(void *arg)
+{
+	struct dns *d = arg;
+	struct pollfd pfd[2];
+
+	pfd[0].fd = ub_fd(d->ctx);
+	pfd[0].events = POLLIN;
+	pfd[1].fd = d->stop_pipe[0];
+	pfd[1].events = POLLIN;
+	while (!atomic_load(&d->stopping)) {
+		int n = poll(pfd, 2, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("dns: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents && ub_process(d->ctx) != 0)
+			log_warn("dns: ub_process failed");
+	}
+	return NULL;
+}
+
+/* Special-use names that libunbound answers itself unless told not to;
+ * tests and local zones need them forwarded (DESIGN.md section 2). */
+static const char *const nodefault_zones[] = {
+	"test.", "invalid.", "example.", "local.", "localhost.",
+	"onion.", "home.arpa.", "10.in-addr.arpa.", "127.in-addr.arpa.",
+	"168.192.in-addr.arpa.", "16.172.in-addr.arpa.",
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
+	NULL
+};
+
+struct dns *
+dns_new(const struct dns_options *o, const char **err)
+{
+	struct dns *d = xcalloc(1, sizeof(*d));
+	size_t i;
+	int rc;
+
+	*err = NULL;
+	if ((d->ctx = ub_ctx_create()) == NULL) {
+		*err = "cannot create the libunbound context";
+		free(d);
+		return NULL;
+	}
+	/* callbacks run in our thread, not a forked helper process */
+	if (ub_ctx_async(d->ctx, 1) != 0)
+		*err = "ub_ctx_async failed";
+	if (*err == NULL && o->forwarder != NULL) {
+		if (ub_ctx_set_option(d->ctx, "do-not-query-localhost:",
+		    "no") != 0)
+			*err = "cannot allow queries to localhost";
+		for (i = 0; *err == NULL && nodefault_zones[i] != NULL; i++) {
+			char v[128];
+
+			snprintf(v, sizeof(v), "%s nodefault",
+			    nodefault_zones[i]);
+			if (ub_ctx_set_option(d->ctx, "local-zone:", v) != 0)
+				*err = "cannot configure local zones";
+		}
+		if (*err == NULL && (rc = ub_ctx_set_fwd(d->ctx,
+		    o->forwarder)) != 0)
+			*err = "invalid resolver address";
+	} else if (*err == NULL && !o->no_network) {
+		if ((rc = ub_ctx_resolvconf(d->ctx, NULL)) != 0)
+			*err = "cannot read /etc/resolv.conf";
+		else if (ub_ctx_hosts(d->ctx, NULL) != 0)
+			log_warn("dns: cannot read /etc/hosts");
+	}
+	if (*err == NULL && o->local_data != NULL) {
+		for (i = 0; *err == NULL && o->local_data[i] != NULL; i++)
+			if (ub_ctx_data_add(d->ctx, o->local_data[i]) != 0)
+				*err = "invalid DNS record in local data";
+	}
+	if (*err == NULL && o->no_network) {
+		/* every name outside the local data is NXDOMAIN, and no
+		 * packet leaves the process */
+		if (ub_ctx_set_option(d->ctx, "local-zone:",
+		    ". static") != 0 ||
+		    ub_ctx_set_option(d->ctx, "do-not-query-address:",
+		    "0.0.0.0/0") != 0 ||
+		    ub_ctx_set_option(d->ctx, "do-not-query-address:",
+		    "::/0") != 0)
+			*err = "cannot isolate the resolver";
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	if (*err == NULL && pipe(d->stop_pipe) != 0)
+		*err = "pipe failed";
+	if (*err == NULL &&
+	    pthread_create(&d->thread, NULL, dns_thread, d) != 0) {
+		close(d->stop_pipe[0]);
+		close(d->stop_pipe[1]);
+		*err = "cannot start the resolver thread";
+	}
+	if (*err != NULL) {
+		ub_ctx_delete(d->ctx);
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+dns_free(struct dns *d)
+{
+	if (d == NULL)
+		return;
+	atomic_store(&d->stopping, true);
+	if (write(d->stop_pipe[1], "x", 1) != 1)
+		log_warn("dns: cannot wake the resolver thread");
+	pthread_join(d->thread, NULL);
+	close(d->stop_pipe[0]);
+	close(d->stop_pipe[1]);
+	/* deleting the context drops pending queries without callbacks;
+	 * their waiters still hold a reference and time out or see the
+	 * status set by the deadline */
+	ub_ctx_delete(d->ctx);
+	while (d->inflight != NULL) {
+		struct dns_query *q = d->inflight;
+
+		d->inflight = q->next;
+		query_finish(q, DNS_ERROR, NULL);
+		query_unref(q);
+	}
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+struct dns_query *
+dns_query_start(struct dns *d, const char *name, enum dns_type type)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->done_cv, NULL);
+	q->refs = 2;
+	if (d == NULL || strlen(name) > DNS_NAME_MAX + 1) {
+		query_finish(q, DNS_ERROR, NULL);
+		q->refs = 1;
+		return q;
+	}
+	q->dns = d;
+	pthread_mutex_lock(&d->lock);
+	q->next = d->inflight;
+	if (q->next != NULL)
+		q->next->prev = q;
+	d->inflight = q;
+	pthread_mutex_unlock(&d->lock);
+	rc = ub_resolve_async(d->ctx, name, (int)type, 1 /* IN */, q,
+	    query_cb, NULL);
+	if (rc != 0) {
+		inflight_unlink(q);
+		log_warn("dns: cannot start query: %s", ub_strerror(rc));
+		query_finish(q, DNS_ERROR, NULL);
+		q->refs = 1;
+	}
+	return q;
+}
+
+enum dns_status
+dns_query_wait(struct dns_query *q, uint64_t deadline_ms)
+{
+	enum dns_status st;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->done) {
+		uint64_t now = clock_ms();
+		struct timespec ts;
+
+		if (now >= deadline_ms) {
+			/* late answers are ignored from here on */
+			q->status = DNS_TIMEOUT;
+			q->done = true;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		{
+			uint64_t left = deadline_ms - now;
+
+			ts.tv_sec += (time_t)(left / 1000);
+			ts.tv_nsec += (long)(left % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+		}
+		pthread_cond_timedwait(&q->done_cv, &q->lock, &ts);
+	}
+	st = q->status;
+	pthread_mutex_unlock(&q->lock);
+	return st;
+}
+
+size_t
+dns_query_count(const struct dns_query *q)
+{
+	return q->status == DNS_OK ? q->nrr : 0;
+}
+
+const unsigned char *
+dns_query_rdata(const struct dns_query *q, size_t i, size_t *len)
+{
+	if (q->status != DNS_OK || i >= q->nrr)
+		return NULL;
+	*len = q->rrlen[i];
+	return q->rr[i];
+}
+
+void
+dns_query_free(struct dns_query *q)
+{
+	if (q != NULL)
+		query_unref(q);
+}
+
+int
+dns_name_from_wire(const unsigned char *p, size_t len, char *out,
+    size_t outlen)
+{
+	size_t i = 0, o = 0;
+
+	if (outlen == 0)
+		return -1;
+	while (i < len) {
+		size_t lab = p[i++], j;
+
+		if (lab == 0) {
+			out[o] = '\0';
+			return o == 0 && outlen < 1 ? -1 : 0;
+		}
+		if (lab > 63 || lab > len - i)
+			return -1;	/* compression or truncation */
+		if (o != 0) {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = '.';
+		}
+		for (j = 0; j < lab; j++) {
+			unsigned char c = p[i + j];
+
+			if (o + 1 >= outlen)
+				return -1;
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c + 32);
+			/* a hostile label may hold any byte; keep only
+			 * host-name characters, reject the rest */
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' &&
+			    c <= '9') || c == '-' || c == '_'))
+				return -1;
+			out[o++] = (char)c;
+		}
+		i += lab;
+	}
+	return -1;
+}
+
+int
+dns_reverse_name(int family, const unsigned char *a, char *out,
+    size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	int n, i;
+	size_t o = 0;
+
+	if (family == AF_INET) {
+		n = snprintf(out, outlen, "%u.%u.%u.%u.in-addr.arpa", a[3],
+		    a[2], a[1], a[0]);
+		return n < 0 || (size_t)n >= outlen ? -1 : 0;
+	}
+	if (outlen < 16 * 4 + sizeof("ip6.arpa"))
+		return -1;
+	for (i = 15; i >= 0; i--) {
+		out[o++] = hex[a[i] & 15];
+		out[o++] = '.';
+		out[o++] = hex[a[i] >> 4];
+		out[o++] = '.';
+	}
+	memcpy(out + o, "ip6.arpa", sizeof("ip6.arpa"));
+	return 0;
+}
+
+const char *
+dns_status_name(enum dns_status st)
+{
+	switch (st) {
+	case DNS_OK: return "ok";
+	case DNS_NODATA: return "nodata";
+	case DNS_NXDOMAIN: return "nxdomain";
+	case DNS_SERVFAIL: return "servfail";
+	case DNS_TIMEOUT: return "timeout";
+	default: return "error";
+	}
+}

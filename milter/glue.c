@@ -1,0 +1,390 @@
+/*
+ * glue.c - libmilter callbacks mapped onto the pipeline core (core.h).
+ * The only file that includes libmilter.  A callback fetches its
+ * connection, copies the arguments it keeps, calls the core, applies the
+ * verdict, and decides nothing itself.
+ * Owns: the registration, the active-connection counter (atomic).
+ * Errors: a core failure arrives as an on_error verdict; a libmilter call
+ * that fails at end of message turns into a tempfail, never an accept of
+ * a message whose edits were lost.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "glue.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+static atomic_int active_conns;
+
+int
+glue_active(void)
+{
+	return atomic_load(&active_conns);
+}
+
+static struct core_conn *
+conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+static void
+note_qid(SMFICTX *ctx, struct core_conn *c)
+{
+	const char *qid = smfi_getsymval(ctx, "i");
+
+	if (qid != NULL)
+		core_set_queue_id(c, qid);
+}
+
+/* smfi_setreply treats '%' specially: double it; 980 bytes at most. */
+static void
+set_reply(SMFICTX *ctx, const struct verdict *v)
+{
+	char code[8], text[2 * (POL_EXPAND_MAX + 1)];
+	size_t i, o = 0;
+
+	snprintf(code, sizeof(code), "%d", v->code);
+	for (i = 0; v->text[i] != '\0' && o + 2 < sizeof(text) &&
+	    o < 900; i++) {
+		if (v->text[i] == '%')
+			text[o++] = '%';
+		text[o++] = v->text[i];
+	}
+	text[o] = '\0';
+	if (smfi_setreply(ctx, code, (char *)v->dsn, text) != MI_SUCCESS)
+		log_warn("smfi_setreply(%s %s) failed", code, v->dsn);
+}
+
+/* Maps a decided verdict of a stage before end of message. */
+static sfsistat
+answer(SMFICTX *ctx, struct verdict *v)
+{
+	sfsistat st = SMFIS_CONTINUE;
+
+	if (!v->decided)
+		return SMFIS_CONTINUE;
+	switch (v->action) {
+	case POL_ACT_ACCEPT:
+		st = SMFIS_ACCEPT;
+		break;
+	case POL_ACT_REJECT:
+		set_reply(ctx, v);
+		st = SMFIS_REJECT;
+		break;
+	case POL_ACT_TEMPFAIL:
+		set_reply(ctx, v);
+		st = SMFIS_TEMPFAIL;
+		break;
+	default:
+		st = SMFIS_CONTINUE;	/* quarantine waits for eom */
+	}
+	verdict_clear(v);
+	return st;
+}
+
+static sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long want_act = SMFIF_ADDHDRS | SMFIF_CHGHDRS |
+	    SMFIF_QUARANTINE;
+	unsigned long proto = 0;
+	struct snapshot *s;
+	bool body = true;
+
+	(void)f2;
+	(void)f3;
+	if ((f0 & want_act) != want_act) {
+		log_err("the MTA does not allow header changes and "
+		    "quarantine (milter actions 0x%lx)", f0);
+		return SMFIS_REJECT;
+	}
+	/* only the steps the policy needs, and no reply where we never
+	 * decide: one round trip per header is most of a milter's cost */
+	if ((s = snapshot_acquire()) != NULL) {
+		body = pol_references(s->pol, POL_FACT_SIZE);
+		snapshot_release(s);
+	}
+	proto |= f1 & (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
+	    SMFIP_NR_UNKN | SMFIP_NR_DATA | SMFIP_NR_BODY);
+	if (!body)
+		proto |= f1 & SMFIP_NOBODY;
+	*pf0 = want_act | (f0 & SMFIF_SETSYMLIST);
+	*pf1 = proto;
+	*pf2 = 0;
+	*pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST) {
+		/* ask for what we read even when the MTA config does not
+		 * (macro names as both Postfix and Sendmail spell them) */
+		smfi_setsymlist(ctx, SMFIM_CONNECT,
+		    "j _ {daemon_name} {client_addr} {client_name}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM,
+		    "i {auth_authen} {auth_type}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		smfi_setsymlist(ctx, SMFIM_EOH, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	struct core_client cl = { NULL, hostname };
+	struct snapshot *s = snapshot_acquire();
+	struct verdict v;
+	struct core_conn *c;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip,
+		    sizeof(ip));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+		    ip, sizeof(ip));
+	else {
+		/* no socket address (e.g. local submission): the macro */
+		const char *m = smfi_getsymval(ctx, "{client_addr}");
+
+		if (m != NULL)
+			snprintf(ip, sizeof(ip), "%s", m);
+	}
+	if (ip[0] != '\0')
+		cl.ip = ip;
+	if (cl.name == NULL)
+		cl.name = smfi_getsymval(ctx, "{client_name}");
+	atomic_fetch_add(&active_conns, 1);
+	c = core_connect(s, &cl, &v);
+	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		core_close(c);
+		atomic_fetch_sub(&active_conns, 1);
+		return SMFIS_TEMPFAIL;
+	}
+	return answer(ctx, &v);
+}
+
+static sfsistat
+cb_helo(SMFICTX *ctx, char *helo)
+{
+	struct core_conn *c = conn_of(ctx);
+	struct verdict v;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	core_helo(c, helo, &v);
+	return answer(ctx, &v);
+}
+
+static sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct core_conn *c = conn_of(ctx);
+	struct verdict v;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	note_qid(ctx, c);
+	core_mail(c, argv[0], smfi_getsymval(ctx, "{auth_authen}"), &v);
+	return answer(ctx, &v);
+}
+
+static sfsistat
+cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct core_conn *c = conn_of(ctx);
+	struct verdict v;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	note_qid(ctx, c);
+	core_rcpt(c, argv[0], &v);
+	return answer(ctx, &v);
+}
+
+static sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct core_conn *c = conn_of(ctx);
+
+	if (c != NULL)
+		core_header(c, name, value);
+	/* SMFIP_NR_HDR negotiated: the MTA waits for no reply */
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+cb_eoh(SMFICTX *ctx)
+{
+	struct core_conn *c = conn_of(ctx);
+	struct verdict v;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	note_qid(ctx, c);
+	core_eoh(c, &v);
+	return answer(ctx, &v);
+}
+
+static sfsistat
+cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
+{
+	struct core_conn *c = conn_of(ctx);
+
+	if (c != NULL)
+		core_body(c, p, n);
+	return SMFIS_NOREPLY;
+}
+
+/* Applies the edits of an end-of-message verdict.  -1 when one failed. */
+static int
+apply_edits(SMFICTX *ctx, const struct verdict *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nremoved; i++)
+		if (smfi_chgheader(ctx, v->removed[i].name,
+		    (int)v->removed[i].index, NULL) != MI_SUCCESS)
+			return -1;
+	for (i = 0; i < v->nchanged; i++)
+		if (smfi_chgheader(ctx, v->changed[i].name,
+		    (int)v->changed[i].index, v->changed[i].value) !=
+		    MI_SUCCESS)
+			return -1;
+	for (i = 0; i < v->nadded; i++) {
+		int rc;
+
+		/* Authentication-Results goes on top (RFC 8601 5) */
+		if (v->added[i].index == 0 &&
+		    str_ieq(v->added[i].name, "Authentication-Results"))
+			rc = smfi_insheader(ctx, 0, v->added[i].name,
+			    v->added[i].value);
+		else
+			rc = smfi_addheader(ctx, v->added[i].name,
+			    v->added[i].value);
+		if (rc != MI_SUCCESS)
+			return -1;
+	}
+	if (v->action == POL_ACT_QUARANTINE &&
+	    smfi_quarantine(ctx, (char *)v->quarantine) != MI_SUCCESS)
+		return -1;
+	return 0;
+}
+
+static sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	struct core_conn *c = conn_of(ctx);
+	struct verdict v;
+	sfsistat st;
+
+	if (c == NULL)
+		return SMFIS_TEMPFAIL;
+	note_qid(ctx, c);
+	core_eom(c, &v);
+	if ((v.action == POL_ACT_ACCEPT || v.action == POL_ACT_QUARANTINE ||
+	    v.action == POL_ACT_STRIP) && apply_edits(ctx, &v) != 0) {
+		log_err("cannot apply the header edits; tempfail");
+		verdict_clear(&v);
+		v.decided = true;
+		v.action = POL_ACT_TEMPFAIL;
+		v.code = 451;
+		snprintf(v.dsn, sizeof(v.dsn), "4.3.0");
+		snprintf(v.text, sizeof(v.text), "temporary failure in the "
+		    "mail filter, please try again later");
+	}
+	st = answer(ctx, &v);
+	/* quarantine and strip are accepted messages */
+	return st == SMFIS_CONTINUE ? SMFIS_ACCEPT : st;
+}
+
+static sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	struct core_conn *c = conn_of(ctx);
+
+	if (c != NULL)
+		core_abort(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_close(SMFICTX *ctx)
+{
+	struct core_conn *c = conn_of(ctx);
+
+	/* close may come without connect (and so without a context) */
+	if (c != NULL) {
+		smfi_setpriv(ctx, NULL);
+		core_close(c);
+		atomic_fetch_sub(&active_conns, 1);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc filter = {
+	.xxfi_name = "portcullis",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE |
+	    SMFIF_SETSYMLIST,
+	.xxfi_connect = cb_connect,
+	.xxfi_helo = cb_helo,
+	.xxfi_envfrom = cb_envfrom,
+	.xxfi_envrcpt = cb_envrcpt,
+	.xxfi_header = cb_header,
+	.xxfi_eoh = cb_eoh,
+	.xxfi_body = cb_body,
+	.xxfi_eom = cb_eom,
+	.xxfi_abort = cb_abort,
+	.xxfi_close = cb_close,
+	.xxfi_unknown = NULL,
+	.xxfi_data = NULL,
+	.xxfi_negotiate = cb_negotiate,
+};
+
+int
+glue_open(const char *spec)
+{
+	char *conn = xstrdup(spec);
+
+	/* libmilter keeps the pointer */
+	if (smfi_setconn(conn) != MI_SUCCESS) {
+		log_err("invalid socket '%s'", spec);
+		return -1;
+	}
+	if (smfi_register(filter) != MI_SUCCESS) {
+		log_err("smfi_register failed");
+		return -1;
+	}
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		log_err("cannot open the milter socket %s", spec);
+		return -1;
+	}
+	return 0;
+}
+
+int
+glue_run(void)
+{
+	return smfi_main() == MI_SUCCESS ? 0 : -1;
+}
+
+void
+glue_stop(void)
+{
+	smfi_stop();
+}

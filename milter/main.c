@@ -1,0 +1,370 @@
+/*
+ * main.c - command line, start-up, daemon life: privileges, pidfile,
+ * signals, reload and shutdown (DESIGN.md section 5).
+ * Owns: the main thread, which blocks every process signal and waits for
+ * them in sigwait() (libmilter's own signal thread would stop the milter
+ * on SIGHUP; on Linux a process signal goes to the main thread first when
+ * it waits for it), and the thread running libmilter's loop.
+ * Errors: start-up problems exit 1 with a message; after start-up nothing
+ * a peer sends can stop the process.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "check.h"
+#include "glue.h"
+#include "log.h"
+#include "snapshot.h"
+#include "tag.h"
+#include "util.h"
+
+#define DRAIN_WAIT_MS	(10 * 60 * 1000)	/* messages in flight */
+
+/* Command-line values that override the config file, on every reload. */
+static struct {
+	const char *conf;
+	const char *socket;
+	const char *user;
+	const char *pidfile;
+} opt;
+
+static void
+usage(FILE *fp)
+{
+	fputs("usage: portcullis [-c conf] [-p socket] [-f] [-u user] "
+	    "[-P pidfile]\n"
+	    "       portcullis -n [-c conf]\n"
+	    "       portcullis -V\n"
+	    "       portcullis check [-c conf] --ip IP [--helo NAME] "
+	    "--from ADDR --rcpt ADDR... [--auth USER] MESSAGE.eml\n", fp);
+}
+
+static void
+print_diag(const struct diag *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		fprintf(stderr, "%s\n", d->msgs[i]);
+}
+
+static void
+log_diag(const struct diag *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		log_warn("%s", d->msgs[i]);
+}
+
+/* Applies command-line overrides to a freshly loaded config. */
+static void
+apply_overrides(struct config *c)
+{
+	if (opt.socket != NULL) {
+		free(c->socket);
+		c->socket = xstrdup(opt.socket);
+	}
+	if (opt.user != NULL) {
+		free(c->user);
+		c->user = xstrdup(opt.user);
+	}
+	if (opt.pidfile != NULL) {
+		free(c->pidfile);
+		c->pidfile = xstrdup(opt.pidfile);
+	}
+}
+
+static struct snapshot *
+load(struct diag *d)
+{
+	struct snapshot *s = snapshot_load(opt.conf, d);
+
+	if (s != NULL)
+		apply_overrides(s->cfg);
+	return s;
+}
+
+static void
+daemonise(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		log_fatal("setsid: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") != 0)
+		log_fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+write_pidfile(const char *path)
+{
+	FILE *fp;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL)
+		log_fatal("pidfile %s: %s", path, strerror(errno));
+	fprintf(fp, "%ld\n", (long)getpid());
+	if (fclose(fp) != 0)
+		log_fatal("pidfile %s: %s", path, strerror(errno));
+}
+
+static const char *
+unix_socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return NULL;
+}
+
+/*
+ * Opens the socket as the starting user, then becomes the configured user
+ * (the socket's group can be the MTA's: mode 0660).
+ */
+static void
+drop_privileges(const struct config *c)
+{
+	const char *sock = unix_socket_path(c->socket);
+	struct passwd *pw;
+
+	if (sock != NULL && chmod(sock, 0660) != 0)
+		log_fatal("chmod %s: %s", sock, strerror(errno));
+	if (c->user == NULL) {
+		if (geteuid() == 0)
+			log_warn("running as root: set 'user' in the config "
+			    "or use -u");
+		return;
+	}
+	if ((pw = getpwnam(c->user)) == NULL)
+		log_fatal("unknown user '%s'", c->user);
+	if (sock != NULL && chown(sock, pw->pw_uid, pw->pw_gid) != 0)
+		log_fatal("chown %s: %s", sock, strerror(errno));
+	if (geteuid() != 0 && geteuid() == pw->pw_uid)
+		return;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		log_fatal("cannot become user '%s': %s", c->user,
+		    strerror(errno));
+	if (setuid(0) == 0)
+		log_fatal("privileges could be regained after dropping them");
+}
+
+static void *
+milter_thread(void *arg)
+{
+	int *rc = arg;
+
+	*rc = glue_run();
+	return NULL;
+}
+
+static void
+reload(void)
+{
+	struct diag d = { 0 };
+	struct snapshot *s = load(&d), *old;
+
+	if (s == NULL || snapshot_start(s, &d) != 0) {
+		log_diag(&d);
+		log_err("reload failed; the previous configuration and "
+		    "policy stay in force");
+		snapshot_release(s);
+		diag_free(&d);
+		return;
+	}
+	log_diag(&d);
+	diag_free(&d);
+	if ((old = snapshot_acquire()) != NULL) {
+		if (strcmp(old->cfg->socket, s->cfg->socket) != 0)
+			log_warn("socket changed: takes effect at restart");
+		snapshot_release(old);
+	}
+	snapshot_publish(s);
+	log_info("reloaded %s and %s", s->cfg->path ? s->cfg->path :
+	    "(defaults)", s->cfg->policy);
+}
+
+static int
+run_daemon(bool foreground)
+{
+	struct diag d = { 0 };
+	struct snapshot *s;
+	pthread_t tid;
+	sigset_t set;
+	int milter_rc = 0, sig;
+	uint64_t until;
+	char *pidfile = NULL, *sockpath = NULL;
+
+	s = load(&d);
+	print_diag(&d);
+	diag_free(&d);
+	if (s == NULL)
+		return 1;
+	if (!foreground)
+		daemonise();
+	log_open("portcullis", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
+
+	/* every thread created from here on inherits the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	addr_init();
+	tag_init();
+	if (glue_open(s->cfg->socket) != 0)
+		return 1;
+	if (unix_socket_path(s->cfg->socket) != NULL)
+		sockpath = xstrdup(unix_socket_path(s->cfg->socket));
+	if (s->cfg->pidfile != NULL) {
+		pidfile = xstrdup(s->cfg->pidfile);
+		write_pidfile(pidfile);
+	}
+	drop_privileges(s->cfg);
+	if (snapshot_start(s, &d) != 0) {
+		log_diag(&d);
+		log_fatal("cannot start");
+	}
+	diag_free(&d);
+	snapshot_publish(s);
+	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
+		log_fatal("cannot start the milter thread");
+	log_info("portcullis %s started on %s", PACKAGE_VERSION,
+	    s->cfg->socket);
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP || sig == SIGUSR1) {
+			reload();
+			continue;
+		}
+		log_info("signal %d: stopping; messages in flight finish",
+		    sig);
+		break;
+	}
+	glue_stop();
+	pthread_join(tid, NULL);
+	/* libmilter's sessions run on in their own threads until the MTA
+	 * ends them: wait for them, so no message is cut off */
+	until = clock_ms() + DRAIN_WAIT_MS;
+	while (glue_active() > 0 && clock_ms() < until) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (glue_active() > 0)
+		log_warn("%d connections still open at exit", glue_active());
+	snapshot_clear();
+	if (sockpath != NULL)
+		unlink(sockpath);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	free(sockpath);
+	free(pidfile);
+	log_info("stopped");
+	return milter_rc == 0 ? 0 : 1;
+}
+
+static int
+check_config(void)
+{
+	struct diag d = { 0 };
+	struct snapshot *s = load(&d);
+	int rc = s != NULL ? 0 : 1;
+
+	print_diag(&d);
+	diag_free(&d);
+	snapshot_release(s);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	bool foreground = false, check_only = false;
+	int ch;
+
+	log_open("portcullis", LOG_TO_STDERR);
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return check_main(argc - 1, argv + 1);
+	while ((ch = getopt(argc, argv, "c:p:fu:P:nVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			opt.conf = optarg;
+			break;
+		case 'p':
+			opt.socket = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'u':
+			opt.user = optarg;
+			break;
+		case 'P':
+			opt.pidfile = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'V':
+			printf("portcullis %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "portcullis: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (opt.conf == NULL && access(config_default_path(), F_OK) == 0)
+		opt.conf = config_default_path();
+	if (check_only)
+		return check_config();
+	return run_daemon(foreground);
+}

@@ -1,0 +1,1248 @@
+/*
+ * session.c - the message pipeline: per-connection and per-message state,
+ * the fact provider the policy evaluator asks, staged decisions, and the
+ * end-of-message work (tag, Authentication-Results).  See core.h.
+ * Owns: struct core_conn (one snapshot reference, the PTR query) and its
+ * current struct msg (envelope, kept headers, evaluation state).
+ * Limits: CORE_* in core.h.  Errors: internal failures become an on_error
+ * verdict and a log line; nothing here can stop the process.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "authres.h"
+#include "core.h"
+#include "dns.h"
+#include "log.h"
+#include "snapshot.h"
+#include "tag.h"
+#include "util.h"
+
+#define PTR_NAMES_MAX	10	/* forward-confirmed names tried */
+
+struct rcpt {
+	char *addr;		/* owns */
+	char *domain;		/* owns */
+	enum pol_action action;	/* decided at RCPT, or POL_ACT_NONE */
+};
+
+/* A header kept for the policy or the end-of-message edits. */
+struct kept_hdr {
+	char *name;		/* owns */
+	char *value;		/* owns; unfolded */
+	char *raw;		/* owns; as received (folds kept) */
+	unsigned index;		/* 1-based among headers of that name */
+};
+
+struct msg {
+	uint64_t start_ms;
+	char *mail_from;	/* owns; "" for the null sender */
+	char *mail_from_domain;	/* owns */
+	char *auth_user;	/* owns, NULL when not authenticated */
+	struct rcpt *rcpts;	/* owns */
+	size_t nrcpt;
+	size_t cur_rcpt;	/* index of the recipient at RCPT stage */
+	size_t rcpts_seen;	/* all RCPT commands, also over the max */
+	/* recipients still open at EOH/EOM, as fact lists (borrow) */
+	const char **open_rcpts, **open_domains;
+	size_t nopen;
+	struct kept_hdr *hdrs;	/* owns */
+	size_t nhdrs;
+	size_t hdr_bytes;	/* kept */
+	bool hdr_overflow;	/* a header we needed was not kept */
+	unsigned n_subject, n_from, n_authres;
+	char *from_addr;	/* owns; first mailbox of From */
+	char *from_domain;	/* owns */
+	bool from_parsed;
+	size_t size;		/* header + body bytes */
+	enum pol_stage stage;	/* stage being evaluated */
+	struct pol_eval eval;
+	/* a decision that waits for end of message (quarantine) */
+	enum pol_action early_action;
+	enum pol_stage early_stage;
+	char early_rule[POL_NAME_MAX + 1];
+	char early_text[POL_EXPAND_MAX + 1];
+	/* the message's outcome, for the log line */
+	bool logged;
+	enum pol_action final_action;
+	enum pol_stage final_stage;
+	char final_rule[POL_NAME_MAX + 1];
+	unsigned rejected_rcpts;
+	bool fact_failed;	/* the provider could not compute a fact */
+	/* facts asked for, for "portcullis check" */
+	bool asked[POL_FACT_COUNT];
+	char **asked_headers;	/* owns */
+	size_t nasked_headers;
+};
+
+struct core_conn {
+	struct snapshot *snap;	/* owns a reference; re-pinned at MAIL */
+	char *ip;		/* owns; textual client address */
+	struct pol_ip ipbin;
+	bool ip_valid;
+	char *client_name;	/* owns */
+	char *helo;		/* owns */
+	char qid[64];
+	struct dns_query *ptr_q;	/* owns */
+	bool ptr_done;
+	char ptr_name[DNS_NAME_MAX + 1];
+	/* a connect or HELO decision, applied to every message */
+	enum pol_action conn_action;
+	enum pol_stage conn_stage;
+	char conn_rule[POL_NAME_MAX + 1];
+	char conn_text[POL_EXPAND_MAX + 1];
+	enum pol_stage stage;	/* connection-level stage */
+	struct pol_eval conn_eval;
+	struct msg *msg;	/* owns; NULL between messages */
+	/* scratch for fact values handed to the evaluator */
+	const char *scratch_list[2];
+};
+
+static const struct config *
+conn_cfg(const struct core_conn *c)
+{
+	return c->snap->cfg;
+}
+
+void
+verdict_clear(struct verdict *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nadded; i++) {
+		free(v->added[i].name);
+		free(v->added[i].value);
+	}
+	for (i = 0; i < v->nchanged; i++) {
+		free(v->changed[i].name);
+		free(v->changed[i].value);
+	}
+	for (i = 0; i < v->nremoved; i++)
+		free(v->removed[i].name);
+	free(v->added);
+	free(v->changed);
+	free(v->removed);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+edit_push(struct hdr_edit **arr, size_t *n, const char *name,
+    const char *value, unsigned index)
+{
+	*arr = xreallocarray(*arr, *n + 1, sizeof(**arr));
+	(*arr)[*n].name = xstrdup(name);
+	(*arr)[*n].value = value ? xstrdup(value) : NULL;
+	(*arr)[*n].index = index;
+	(*n)++;
+}
+
+/* ---- facts ---- */
+
+static void
+ptr_start(struct core_conn *c)
+{
+	char name[DNS_NAME_MAX + 1];
+
+	if (!c->ip_valid || c->snap->dns == NULL ||
+	    dns_reverse_name(c->ipbin.family, c->ipbin.addr, name,
+	    sizeof(name)) != 0) {
+		c->ptr_done = true;
+		return;
+	}
+	c->ptr_q = dns_query_start(c->snap->dns, name, DNS_T_PTR);
+}
+
+/*
+ * client.ptr: the reverse name, only when it resolves back to the client
+ * address (forward-confirmed, as Postfix's reverse_client_hostname does);
+ * a temporary DNS failure leaves it empty as well, because a name we could
+ * not confirm must not be trusted.
+ */
+static void
+ptr_finish(struct core_conn *c)
+{
+	uint64_t deadline;
+	size_t i, n;
+	int type;
+
+	if (c->ptr_done)
+		return;
+	c->ptr_done = true;
+	if (c->ptr_q == NULL)
+		return;
+	deadline = clock_ms() + conn_cfg(c)->dns_timeout_ms;
+	if (dns_query_wait(c->ptr_q, deadline) != DNS_OK)
+		return;
+	n = dns_query_count(c->ptr_q);
+	if (n > PTR_NAMES_MAX)
+		n = PTR_NAMES_MAX;
+	type = c->ipbin.family == AF_INET ? DNS_T_A : DNS_T_AAAA;
+	for (i = 0; i < n && c->ptr_name[0] == '\0'; i++) {
+		char name[DNS_NAME_MAX + 1];
+		const unsigned char *rd;
+		struct dns_query *fq;
+		size_t len, j;
+
+		rd = dns_query_rdata(c->ptr_q, i, &len);
+		if (dns_name_from_wire(rd, len, name, sizeof(name)) != 0 ||
+		    name[0] == '\0')
+			continue;
+		fq = dns_query_start(c->snap->dns, name, type);
+		if (dns_query_wait(fq, deadline) == DNS_OK) {
+			for (j = 0; j < dns_query_count(fq); j++) {
+				const unsigned char *a = dns_query_rdata(fq,
+				    j, &len);
+				size_t want = c->ipbin.family == AF_INET ?
+				    4 : 16;
+
+				if (len == want &&
+				    memcmp(a, c->ipbin.addr, want) == 0) {
+					snprintf(c->ptr_name,
+					    sizeof(c->ptr_name), "%s", name);
+					break;
+				}
+			}
+		}
+		dns_query_free(fq);
+	}
+}
+
+static bool
+msg_authenticated(const struct msg *m)
+{
+	return m->auth_user != NULL && m->auth_user[0] != '\0';
+}
+
+static const struct kept_hdr *
+hdr_find(const struct msg *m, const char *name, size_t *count)
+{
+	const struct kept_hdr *first = NULL;
+	size_t i;
+
+	*count = 0;
+	for (i = 0; i < m->nhdrs; i++)
+		if (str_ieq(m->hdrs[i].name, name)) {
+			if (first == NULL)
+				first = &m->hdrs[i];
+			(*count)++;
+		}
+	return first;
+}
+
+static void
+msg_parse_from(struct msg *m)
+{
+	const struct kept_hdr *h;
+	size_t n;
+
+	if (m->from_parsed)
+		return;
+	m->from_parsed = true;
+	h = hdr_find(m, "From", &n);
+	if (h != NULL)
+		addr_header_from(h->value, strlen(h->value), &m->from_addr,
+		    &m->from_domain);
+}
+
+static void
+note_asked(struct msg *m, enum pol_fact f, const char *hname)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	m->asked[f] = true;
+	if (hname == NULL)
+		return;
+	for (i = 0; i < m->nasked_headers; i++)
+		if (str_ieq(m->asked_headers[i], hname))
+			return;
+	m->asked_headers = xreallocarray(m->asked_headers,
+	    m->nasked_headers + 1, sizeof(char *));
+	m->asked_headers[m->nasked_headers++] = xstrdup(hname);
+}
+
+static void
+val_str(struct pol_value *out, const char *s)
+{
+	out->type = POL_V_STR;
+	out->s = s != NULL ? s : "";
+}
+
+static void
+val_bool(struct pol_value *out, bool b)
+{
+	out->type = POL_V_BOOL;
+	out->b = b;
+}
+
+/* The pol_facts provider.  ctx is the connection. */
+static int
+fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
+{
+	struct core_conn *c = ctx;
+	struct msg *m = c->msg;
+	enum pol_stage stage = m != NULL ? m->stage : c->stage;
+	const struct pol_fact_info *info = pol_fact_info(f);
+
+	memset(out, 0, sizeof(*out));
+	out->type = POL_V_UNKNOWN;
+	if (!snapshot_fact_supported(f))
+		return -1;	/* snapshot_load() refuses such policies */
+	note_asked(m, f, f == POL_FACT_HEADER ? hname : NULL);
+	switch (f) {
+	case POL_FACT_TRUSTED:
+		val_bool(out, c->ip_valid &&
+		    pol_ip_is_trusted(c->snap->pol, &c->ipbin));
+		return 0;
+	case POL_FACT_EXTERNAL:
+		if (c->ip_valid && pol_ip_is_trusted(c->snap->pol, &c->ipbin))
+			val_bool(out, false);
+		else if (stage >= POL_STAGE_MAIL && m != NULL)
+			val_bool(out, !msg_authenticated(m));
+		return 0;
+	default:
+		break;
+	}
+	if (stage < info->known_at)
+		return 0;
+	switch (f) {
+	case POL_FACT_CLIENT_IP:
+		if (!c->ip_valid)
+			val_str(out, "");
+		else {
+			out->type = POL_V_IP;
+			out->s = c->ip;
+			out->ip = c->ipbin;
+		}
+		return 0;
+	case POL_FACT_CLIENT_PTR:
+		ptr_finish(c);
+		val_str(out, c->ptr_name);
+		return 0;
+	case POL_FACT_HELO:
+		val_str(out, c->helo);
+		return 0;
+	default:
+		break;
+	}
+	if (m == NULL)
+		return 0;	/* message facts outside a message: unknown */
+	switch (f) {
+	case POL_FACT_AUTHENTICATED:
+		val_bool(out, msg_authenticated(m));
+		return 0;
+	case POL_FACT_MAIL_FROM:
+		val_str(out, m->mail_from);
+		return 0;
+	case POL_FACT_MAIL_FROM_DOMAIN:
+		val_str(out, m->mail_from_domain);
+		return 0;
+	case POL_FACT_RCPT:
+	case POL_FACT_RCPT_DOMAIN:
+		if (stage == POL_STAGE_RCPT) {
+			const struct rcpt *r = &m->rcpts[m->cur_rcpt];
+
+			val_str(out, f == POL_FACT_RCPT ? r->addr : r->domain);
+		} else {
+			out->type = POL_V_LIST;
+			out->list = f == POL_FACT_RCPT ? m->open_rcpts :
+			    m->open_domains;
+			out->nlist = m->nopen;
+		}
+		return 0;
+	case POL_FACT_FROM:
+		msg_parse_from(m);
+		val_str(out, m->from_addr);
+		return 0;
+	case POL_FACT_FROM_DOMAIN:
+		msg_parse_from(m);
+		val_str(out, m->from_domain);
+		return 0;
+	case POL_FACT_FROM_INTERNAL:
+		msg_parse_from(m);
+		val_bool(out, m->from_domain != NULL &&
+		    pol_domain_is_internal(c->snap->pol, m->from_domain));
+		return 0;
+	case POL_FACT_SUBJECT: {
+		size_t n;
+		const struct kept_hdr *h = hdr_find(m, "Subject", &n);
+
+		val_str(out, h != NULL ? h->value : "");
+		return 0;
+	}
+	case POL_FACT_HEADER: {
+		size_t n;
+		const struct kept_hdr *h = hdr_find(m, hname, &n);
+
+		val_str(out, h != NULL ? h->value : "");
+		return 0;
+	}
+	case POL_FACT_SIZE:
+		out->type = POL_V_NUM;
+		out->num = (double)m->size;
+		return 0;
+	case POL_FACT_SCORE:
+		/* the part of the score that comes from checks (zone
+		 * weights); none of them exists in this version */
+		out->type = POL_V_NUM;
+		out->num = 0;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* ---- decisions ---- */
+
+/* Copies text without control characters (policy text, expanded). */
+static void
+copy_clean(char *dst, size_t size, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 1 < size; src++)
+		if ((unsigned char)*src >= 0x20 && *src != 0x7f)
+			dst[o++] = *src;
+	dst[o] = '\0';
+}
+
+/*
+ * Splits an optional leading enhanced status code off the text and sets
+ * the reply of v: "5.7.1 blocked" -> 550, 5.7.1, "blocked".
+ */
+static void
+verdict_reply(struct verdict *v, enum pol_action a, const char *text)
+{
+	const char *p = text != NULL ? text : "";
+	int cls = a == POL_ACT_REJECT ? 5 : 4;
+
+	v->code = cls == 5 ? 550 : 451;
+	snprintf(v->dsn, sizeof(v->dsn), "%d.7.1", cls);
+	if ((p[0] == '4' || p[0] == '5') && p[1] == '.') {
+		size_t n = 2;
+
+		while (p[n] >= '0' && p[n] <= '9' && n < 5)
+			n++;
+		if (n > 2 && p[n] == '.') {
+			size_t k = n + 1;
+
+			while (p[k] >= '0' && p[k] <= '9' && k < n + 4)
+				k++;
+			if (k > n + 1 && (p[k] == ' ' || p[k] == '\0') &&
+			    k < sizeof(v->dsn)) {
+				memcpy(v->dsn, p, k);
+				v->dsn[k] = '\0';
+				v->code = p[0] == '5' ? 550 : 451;
+				p += k;
+				while (*p == ' ')
+					p++;
+			}
+		}
+	}
+	if (*p == '\0')
+		p = a == POL_ACT_REJECT ? "message rejected by policy" :
+		    "temporarily deferred by policy, please try again later";
+	copy_clean(v->text, sizeof(v->text), p);
+}
+
+static void
+verdict_on_error(struct core_conn *c, struct verdict *v, enum pol_stage st,
+    const char *why)
+{
+	verdict_clear(v);
+	v->decided = true;
+	v->on_error = true;
+	v->stage = st;
+	snprintf(v->rule, sizeof(v->rule), "on_error");
+	log_warn("%s: internal failure at %s: %s; applying on_error",
+	    c->qid[0] ? c->qid : "-", pol_stage_name(st), why);
+	if (conn_cfg(c)->on_error == ON_ERROR_ACCEPT) {
+		v->action = POL_ACT_ACCEPT;
+		return;
+	}
+	v->action = POL_ACT_TEMPFAIL;
+	v->code = 451;
+	snprintf(v->dsn, sizeof(v->dsn), "4.3.0");
+	snprintf(v->text, sizeof(v->text),
+	    "temporary failure in the mail filter, please try again later");
+}
+
+static struct pol_facts
+conn_facts(struct core_conn *c)
+{
+	struct pol_facts pf = { fact_get, c };
+
+	return pf;
+}
+
+/* Expands the raw rule text of a decision into out. */
+static int
+expand_text(struct core_conn *c, const char *raw, char *out, size_t len)
+{
+	struct pol_facts pf = conn_facts(c);
+
+	out[0] = '\0';
+	if (raw == NULL)
+		return 0;
+	return pol_expand(raw, &pf, out, len);
+}
+
+/*
+ * Evaluates stage st with eval state e.  Returns 1 when decided (action,
+ * rule and expanded text filled), 0 when undecided, -1 on failure.
+ */
+static int
+evaluate(struct core_conn *c, struct pol_eval *e, enum pol_stage st,
+    enum pol_action *action, char *rule, char *text)
+{
+	struct pol_facts pf = conn_facts(c);
+
+	if (c->msg != NULL)
+		c->msg->stage = st;
+	else
+		c->stage = st;
+	if (pol_evaluate(c->snap->pol, st, &pf, e) != 0)
+		return -1;
+	if (e->state != POL_TRUE)
+		return 0;
+	*action = e->action;
+	snprintf(rule, POL_NAME_MAX + 1, "%s", e->rule ? e->rule : "?");
+	if (expand_text(c, e->text, text, POL_EXPAND_MAX + 1) != 0)
+		return -1;
+	return 1;
+}
+
+static void
+verdict_decide(struct verdict *v, enum pol_action a, enum pol_stage st,
+    const char *rule, const char *text)
+{
+	v->decided = true;
+	v->action = a;
+	v->stage = st;
+	snprintf(v->rule, sizeof(v->rule), "%s", rule);
+	if (a == POL_ACT_REJECT || a == POL_ACT_TEMPFAIL)
+		verdict_reply(v, a, text);
+	else if (a == POL_ACT_QUARANTINE)
+		copy_clean(v->quarantine, sizeof(v->quarantine),
+		    text != NULL && text[0] != '\0' ? text : rule);
+}
+
+/* ---- message lifetime ---- */
+
+static const char *
+esc(char *buf, size_t size, const char *s)
+{
+	if (s == NULL)
+		return "";
+	str_escape_log(buf, size, s, strlen(s));
+	return buf;
+}
+
+static void
+msg_log(struct core_conn *c, struct msg *m)
+{
+	char ip[64], from[200], rc[400], rule[100];
+	struct buf rl;
+	size_t i;
+
+	if (m->logged)
+		return;
+	m->logged = true;
+	buf_init(&rl, 300);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (buf_appendf(&rl, "%s<%s>", i ? "," : "",
+		    m->rcpts[i].addr) != 0) {
+			buf_append(&rl, ",...", 4);
+			break;
+		}
+	}
+	log_info("%s: client=%s mail_from=<%s> rcpts=%s nrcpt=%zu "
+	    "action=%s rule=%s stage=%s score=%g ms=%llu",
+	    c->qid[0] ? c->qid : "-", esc(ip, sizeof(ip), c->ip),
+	    esc(from, sizeof(from), m->mail_from),
+	    esc(rc, sizeof(rc), rl.p ? rl.p : ""), m->rcpts_seen,
+	    pol_action_name(m->final_action),
+	    esc(rule, sizeof(rule), m->final_rule[0] ? m->final_rule : "-"),
+	    pol_stage_name(m->final_stage),
+	    m->eval.score_known ? m->eval.score : 0,
+	    (unsigned long long)(clock_ms() - m->start_ms));
+	buf_free(&rl);
+}
+
+static void
+msg_free(struct msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	free(m->mail_from);
+	free(m->mail_from_domain);
+	free(m->auth_user);
+	for (i = 0; i < m->nrcpt; i++) {
+		free(m->rcpts[i].addr);
+		free(m->rcpts[i].domain);
+	}
+	free(m->rcpts);
+	free(m->open_rcpts);
+	free(m->open_domains);
+	for (i = 0; i < m->nhdrs; i++) {
+		free(m->hdrs[i].name);
+		free(m->hdrs[i].value);
+		free(m->hdrs[i].raw);
+	}
+	free(m->hdrs);
+	free(m->from_addr);
+	free(m->from_domain);
+	for (i = 0; i < m->nasked_headers; i++)
+		free(m->asked_headers[i]);
+	free(m->asked_headers);
+	free(m);
+}
+
+/* Ends the current message: one log line, state freed. */
+static void
+msg_end(struct core_conn *c)
+{
+	struct msg *m = c->msg;
+
+	if (m == NULL)
+		return;
+	if (m->final_action == POL_ACT_NONE && m->nrcpt > 0 &&
+	    m->rejected_rcpts == m->nrcpt) {
+		m->final_action = POL_ACT_REJECT;
+		m->final_stage = POL_STAGE_RCPT;
+	}
+	if (m->final_action != POL_ACT_NONE || m->nrcpt > 0)
+		msg_log(c, m);
+	msg_free(m);
+	c->msg = NULL;
+}
+
+static void
+msg_final(struct msg *m, const struct verdict *v)
+{
+	m->final_action = v->action;
+	m->final_stage = v->stage;
+	snprintf(m->final_rule, sizeof(m->final_rule), "%s", v->rule);
+}
+
+/* ---- events ---- */
+
+struct core_conn *
+core_connect(struct snapshot *s, const struct core_client *cl,
+    struct verdict *v)
+{
+	struct core_conn *c = xcalloc(1, sizeof(*c));
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	c->snap = s;
+	c->ip = xstrdup(cl->ip != NULL ? cl->ip : "");
+	c->client_name = xstrdup(cl->name != NULL ? cl->name : "");
+	c->ip_valid = cl->ip != NULL && pol_ip_parse(cl->ip, &c->ipbin) == 0;
+	/* IPv4-mapped IPv6 clients are IPv4 clients */
+	if (c->ip_valid && c->ipbin.family == AF_INET6) {
+		static const unsigned char mapped[12] =
+		    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (memcmp(c->ipbin.addr, mapped, 12) == 0) {
+			char buf[INET_ADDRSTRLEN];
+
+			memmove(c->ipbin.addr, c->ipbin.addr + 12, 4);
+			memset(c->ipbin.addr + 4, 0, 12);
+			c->ipbin.family = AF_INET;
+			inet_ntop(AF_INET, c->ipbin.addr, buf, sizeof(buf));
+			free(c->ip);
+			c->ip = xstrdup(buf);
+		}
+	}
+	pol_eval_init(&c->conn_eval);
+	/* early fetch: DNS work for facts the policy uses starts now */
+	if (pol_references(s->pol, POL_FACT_CLIENT_PTR))
+		ptr_start(c);
+	rc = evaluate(c, &c->conn_eval, POL_STAGE_CONNECT, &c->conn_action,
+	    c->conn_rule, c->conn_text);
+	if (rc < 0)
+		verdict_on_error(c, v, POL_STAGE_CONNECT, "policy evaluation");
+	else if (rc > 0) {
+		c->conn_stage = POL_STAGE_CONNECT;
+		/* only an accept answers at connect; refusals are given at
+		 * MAIL, where every MTA relays our reply text */
+		if (c->conn_action == POL_ACT_ACCEPT)
+			verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_CONNECT,
+			    c->conn_rule, NULL);
+	}
+	return c;
+}
+
+void
+core_close(struct core_conn *c)
+{
+	if (c == NULL)
+		return;
+	msg_end(c);
+	dns_query_free(c->ptr_q);
+	snapshot_release(c->snap);
+	free(c->ip);
+	free(c->client_name);
+	free(c->helo);
+	free(c);
+}
+
+void
+core_set_queue_id(struct core_conn *c, const char *qid)
+{
+	if (qid != NULL && qid[0] != '\0')
+		copy_clean(c->qid, sizeof(c->qid), qid);
+}
+
+bool
+core_needs_body(const struct core_conn *c)
+{
+	return pol_references(c->snap->pol, POL_FACT_SIZE);
+}
+
+void
+core_helo(struct core_conn *c, const char *helo, struct verdict *v)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	free(c->helo);
+	c->helo = xstrndup(helo != NULL ? helo : "", 255);
+	if (c->conn_action != POL_ACT_NONE)
+		return;
+	/* the connection was undecided: HELO may decide it */
+	pol_eval_init(&c->conn_eval);
+	rc = evaluate(c, &c->conn_eval, POL_STAGE_HELO, &c->conn_action,
+	    c->conn_rule, c->conn_text);
+	if (rc < 0)
+		verdict_on_error(c, v, POL_STAGE_HELO, "policy evaluation");
+	else if (rc > 0) {
+		c->conn_stage = POL_STAGE_HELO;
+		if (c->conn_action == POL_ACT_ACCEPT)
+			verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_HELO,
+			    c->conn_rule, NULL);
+	}
+}
+
+/* Message-level decision handling shared by MAIL, EOH. */
+static void
+msg_decision(struct core_conn *c, struct verdict *v, enum pol_action a,
+    enum pol_stage st, const char *rule, const char *text)
+{
+	struct msg *m = c->msg;
+
+	if (a == POL_ACT_QUARANTINE || a == POL_ACT_STRIP) {
+		/* applied at end of message, where the MTA allows it */
+		m->early_action = a;
+		m->early_stage = st;
+		snprintf(m->early_rule, sizeof(m->early_rule), "%s", rule);
+		snprintf(m->early_text, sizeof(m->early_text), "%s", text);
+		return;
+	}
+	verdict_decide(v, a, st, rule, text);
+	msg_final(m, v);
+}
+
+void
+core_mail(struct core_conn *c, const char *from, const char *auth_user,
+    struct verdict *v)
+{
+	struct snapshot *s;
+	struct msg *m;
+	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
+	enum pol_action a;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	msg_end(c);
+	/* re-pin: a reload between messages applies to the next one */
+	if ((s = snapshot_acquire()) != NULL && s != c->snap) {
+		snapshot_release(c->snap);
+		c->snap = s;
+	} else if (s != NULL)
+		snapshot_release(s);
+	m = c->msg = xcalloc(1, sizeof(*m));
+	m->start_ms = clock_ms();
+	pol_eval_init(&m->eval);
+	if (addr_envelope(from != NULL ? from : "", &m->mail_from,
+	    &m->mail_from_domain) != 0) {
+		m->mail_from = xstrdup("");
+		m->mail_from_domain = xstrdup("");
+		verdict_decide(v, POL_ACT_REJECT, POL_STAGE_MAIL, "syntax",
+		    "5.1.7 invalid sender address");
+		msg_final(m, v);
+		return;
+	}
+	if (auth_user != NULL && auth_user[0] != '\0')
+		m->auth_user = xstrndup(auth_user, CORE_ADDR_MAX);
+	if (c->conn_action != POL_ACT_NONE) {
+		msg_decision(c, v, c->conn_action, c->conn_stage,
+		    c->conn_rule, c->conn_text);
+		return;
+	}
+	rc = evaluate(c, &m->eval, POL_STAGE_MAIL, &a, rule, text);
+	if (rc < 0) {
+		verdict_on_error(c, v, POL_STAGE_MAIL, "policy evaluation");
+		msg_final(m, v);
+	} else if (rc > 0)
+		msg_decision(c, v, a, POL_STAGE_MAIL, rule, text);
+}
+
+void
+core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
+{
+	struct msg *m = c->msg;
+	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
+	struct rcpt *r;
+	enum pol_action a;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (m == NULL) {
+		verdict_on_error(c, v, POL_STAGE_RCPT, "RCPT without MAIL");
+		return;
+	}
+	m->rcpts_seen++;
+	if (m->nrcpt >= CORE_RCPT_MAX) {
+		verdict_decide(v, POL_ACT_TEMPFAIL, POL_STAGE_RCPT,
+		    "limits", "4.5.3 too many recipients");
+		return;
+	}
+	m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1, sizeof(*m->rcpts));
+	r = &m->rcpts[m->nrcpt];
+	memset(r, 0, sizeof(*r));
+	if (addr_envelope(rcpt != NULL ? rcpt : "", &r->addr,
+	    &r->domain) != 0 || r->addr[0] == '\0') {
+		free(r->addr);
+		free(r->domain);
+		verdict_decide(v, POL_ACT_REJECT, POL_STAGE_RCPT, "syntax",
+		    "5.1.3 invalid recipient address");
+		return;
+	}
+	m->cur_rcpt = m->nrcpt++;
+	if (m->early_action != POL_ACT_NONE)
+		return;		/* decided before: no more policy work */
+	/* each recipient is judged on its own from a fresh evaluation */
+	{
+		struct pol_eval e;
+
+		pol_eval_init(&e);
+		rc = evaluate(c, &e, POL_STAGE_RCPT, &a, rule, text);
+		/* keep monitor hits and score of the message */
+		m->eval.score = e.score;
+		m->eval.score_known = e.score_known;
+		for (size_t i = 0; i < e.nmonitored &&
+		    m->eval.nmonitored < POL_MONITORED_MAX; i++)
+			m->eval.monitored[m->eval.nmonitored++] =
+			    e.monitored[i];
+	}
+	if (rc < 0) {
+		verdict_on_error(c, v, POL_STAGE_RCPT, "policy evaluation");
+		r->action = v->action;
+	} else if (rc > 0) {
+		if (a == POL_ACT_QUARANTINE || a == POL_ACT_STRIP) {
+			/* cannot be per recipient: the whole message */
+			msg_decision(c, v, a, POL_STAGE_RCPT, rule, text);
+			return;
+		}
+		r->action = a;
+		verdict_decide(v, a, POL_STAGE_RCPT, rule, text);
+		if (a == POL_ACT_ACCEPT) {
+			/* an accepted recipient goes on untouched; the
+			 * message answers accept when all did */
+			v->decided = false;
+			snprintf(m->final_rule, sizeof(m->final_rule), "%s",
+			    rule);
+		}
+	}
+	if (r->action == POL_ACT_REJECT || r->action == POL_ACT_TEMPFAIL) {
+		/* a refused recipient is not part of the message */
+		m->rejected_rcpts++;
+		free(r->addr);
+		free(r->domain);
+		m->nrcpt--;
+		if (m->final_action == POL_ACT_NONE)
+			snprintf(m->final_rule, sizeof(m->final_rule), "%s",
+			    v->rule);
+	}
+}
+
+void
+core_header(struct core_conn *c, const char *name, const char *value)
+{
+	struct msg *m = c->msg;
+	struct kept_hdr *h;
+	size_t nlen, vlen, i, o;
+	unsigned idx = 0;
+	bool keep;
+
+	if (m == NULL)
+		return;
+	nlen = strlen(name);
+	vlen = strlen(value);
+	m->size += nlen + vlen + 4;	/* ": " and CRLF */
+	/* keep only what the policy and the edits need */
+	keep = str_ieq(name, "From") || str_ieq(name, "Subject") ||
+	    str_ieq(name, "Authentication-Results");
+	if (!keep) {
+		const char *const *names;
+		size_t n = pol_header_names(c->snap->pol, &names);
+
+		for (i = 0; i < n && !keep; i++)
+			keep = str_ieq(names[i], name);
+	}
+	if (str_ieq(name, "Subject"))
+		idx = ++m->n_subject;
+	else if (str_ieq(name, "From"))
+		idx = ++m->n_from;
+	else if (str_ieq(name, "Authentication-Results"))
+		idx = ++m->n_authres;
+	if (!keep)
+		return;
+	if (vlen > CORE_HDR_VALUE_MAX ||
+	    m->hdr_bytes + nlen + vlen > CORE_HDR_KEEP_MAX) {
+		m->hdr_overflow = true;
+		return;
+	}
+	m->hdr_bytes += nlen + vlen;
+	m->hdrs = xreallocarray(m->hdrs, m->nhdrs + 1, sizeof(*m->hdrs));
+	h = &m->hdrs[m->nhdrs++];
+	h->name = xstrdup(name);
+	h->raw = xstrdup(value);
+	h->index = idx;
+	if (idx == 0) {
+		size_t cnt;
+
+		hdr_find(m, name, &cnt);
+		h->index = (unsigned)cnt;	/* counts itself */
+	}
+	/* unfold (RFC 5322 2.2.3): drop CR and LF, keep the WSP */
+	h->value = xmalloc(vlen + 1);
+	for (i = o = 0; i < vlen; i++)
+		if (value[i] != '\r' && value[i] != '\n')
+			h->value[o++] = value[i];
+	h->value[o] = '\0';
+}
+
+void
+core_body(struct core_conn *c, const unsigned char *p, size_t n)
+{
+	(void)p;
+	if (c->msg != NULL)
+		c->msg->size += n;
+}
+
+/* The recipients still open after RCPT, as fact lists. */
+static void
+msg_open_rcpts(struct msg *m)
+{
+	size_t i;
+
+	free(m->open_rcpts);
+	free(m->open_domains);
+	m->open_rcpts = xcalloc(m->nrcpt + 1, sizeof(char *));
+	m->open_domains = xcalloc(m->nrcpt + 1, sizeof(char *));
+	m->nopen = 0;
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpts[i].action == POL_ACT_NONE) {
+			m->open_rcpts[m->nopen] = m->rcpts[i].addr;
+			m->open_domains[m->nopen++] = m->rcpts[i].domain;
+		}
+}
+
+void
+core_eoh(struct core_conn *c, struct verdict *v)
+{
+	struct msg *m = c->msg;
+	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
+	enum pol_action a;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (m == NULL) {
+		verdict_on_error(c, v, POL_STAGE_EOH, "headers without MAIL");
+		return;
+	}
+	if (m->early_action != POL_ACT_NONE)
+		return;
+	msg_open_rcpts(m);
+	if (m->nopen == 0 && m->nrcpt > 0) {
+		/* every recipient was accepted at RCPT */
+		verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_RCPT,
+		    m->final_rule, NULL);
+		msg_final(m, v);
+		return;
+	}
+	rc = evaluate(c, &m->eval, POL_STAGE_EOH, &a, rule, text);
+	if (rc < 0) {
+		verdict_on_error(c, v, POL_STAGE_EOH, "policy evaluation");
+		msg_final(m, v);
+	} else if (rc > 0)
+		msg_decision(c, v, a, POL_STAGE_EOH, rule, text);
+}
+
+/* The value of the Authentication-Results header of this message. */
+static int
+authres_value(struct core_conn *c, char **out)
+{
+	struct msg *m = c->msg;
+	struct ar_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.authserv_id = conn_cfg(c)->authserv_id;
+	/* no check computes these yet: the header says so honestly */
+	in.spf = "none";
+	in.smtp_mailfrom = m->mail_from;
+	in.smtp_helo = c->helo;
+	in.dkim = NULL;
+	in.ndkim = 0;
+	in.dmarc = "none";
+	msg_parse_from(m);
+	in.header_from = m->from_domain;
+	return ar_build(&in, out);
+}
+
+/* Header edits of an accepted or quarantined message. */
+static int
+eom_edits(struct core_conn *c, struct verdict *v)
+{
+	struct msg *m = c->msg;
+	const char *tag = pol_tag_text(c->snap->pol);
+	struct pol_facts pf = conn_facts(c);
+	char *val = NULL;
+	size_t i;
+
+	if (m->hdr_overflow)
+		return -1;	/* we could not see every header we edit */
+	if (tag != NULL && tag[0] != '\0') {
+		bool applies = false;
+
+		if (pol_tag_applies(c->snap->pol, &pf, &applies) != 0)
+			return -1;
+		if (applies) {
+			size_t n;
+			const struct kept_hdr *h = hdr_find(m, "Subject", &n);
+			char *newsub = NULL;
+
+			if (tag_subject(tag, h ? h->raw : NULL,
+			    h ? strlen(h->raw) : 0, &newsub) != 0)
+				return -1;
+			if (newsub != NULL) {
+				if (h != NULL)
+					edit_push(&v->changed, &v->nchanged,
+					    "Subject", newsub, h->index);
+				else
+					edit_push(&v->added, &v->nadded,
+					    "Subject", newsub, 0);
+				free(newsub);
+			}
+		}
+	}
+	/* RFC 8601 section 5: forged headers with our authserv-id go;
+	 * highest index first so earlier indexes stay valid */
+	for (i = m->nhdrs; i-- > 0;) {
+		const struct kept_hdr *h = &m->hdrs[i];
+
+		if (str_ieq(h->name, "Authentication-Results") &&
+		    ar_is_ours(h->raw, strlen(h->raw),
+		    conn_cfg(c)->authserv_id))
+			edit_push(&v->removed, &v->nremoved,
+			    "Authentication-Results", NULL, h->index);
+	}
+	if (authres_value(c, &val) != 0)
+		return -1;
+	edit_push(&v->added, &v->nadded, "Authentication-Results", val, 0);
+	free(val);
+	return 0;
+}
+
+void
+core_eom(struct core_conn *c, struct verdict *v)
+{
+	struct msg *m = c->msg;
+	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
+	enum pol_action a;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (m == NULL) {
+		verdict_on_error(c, v, POL_STAGE_EOM, "end of message "
+		    "without MAIL");
+		return;
+	}
+	msg_open_rcpts(m);
+	if (m->early_action != POL_ACT_NONE) {
+		a = m->early_action;
+		verdict_decide(v, a, m->early_stage, m->early_rule,
+		    m->early_text);
+	} else if (m->nopen == 0 && m->nrcpt > 0) {
+		verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_RCPT,
+		    m->final_rule, NULL);
+		msg_final(m, v);
+		msg_log(c, m);
+		return;
+	} else {
+		rc = evaluate(c, &m->eval, POL_STAGE_EOM, &a, rule, text);
+		if (rc <= 0) {
+			verdict_on_error(c, v, POL_STAGE_EOM, rc < 0 ?
+			    "policy evaluation" : "policy undecided at end "
+			    "of message");
+			goto done;
+		}
+		verdict_decide(v, a, POL_STAGE_EOM, rule, text);
+	}
+	if (a == POL_ACT_ACCEPT || a == POL_ACT_QUARANTINE ||
+	    a == POL_ACT_STRIP) {
+		/* strip has nothing to strip until attachment checks
+		 * exist: the message is accepted whole */
+		if (eom_edits(c, v) != 0)
+			verdict_on_error(c, v, POL_STAGE_EOM, "header edits");
+	}
+done:
+	v->score = m->eval.score;
+	v->score_known = m->eval.score_known;
+	msg_final(m, v);
+	/* logged now; the state stays for "check" until the next event */
+	msg_log(c, m);
+}
+
+void
+core_abort(struct core_conn *c)
+{
+	msg_end(c);
+}
+
+/* ---- JSON for portcullis check ---- */
+
+static void
+json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	buf_append(b, "\"", 1);
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			char e[2] = { '\\', (char)ch };
+
+			buf_append(b, e, 2);
+		} else if (ch < 0x20) {
+			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4],
+			    hex[ch & 15] };
+
+			buf_append(b, e, 6);
+		} else
+			buf_append(b, (const char *)&ch, 1);
+	}
+	buf_append(b, "\"", 1);
+}
+
+static void
+json_value(struct buf *b, const struct pol_value *v)
+{
+	size_t i;
+
+	switch (v->type) {
+	case POL_V_BOOL:
+		buf_appendf(b, "%s", v->b ? "true" : "false");
+		break;
+	case POL_V_NUM:
+		buf_appendf(b, "%g", v->num);
+		break;
+	case POL_V_STR:
+	case POL_V_IP:
+		json_str(b, v->s);
+		break;
+	case POL_V_LIST:
+		buf_append(b, "[", 1);
+		for (i = 0; i < v->nlist; i++) {
+			if (i)
+				buf_append(b, ", ", 2);
+			json_str(b, v->list[i]);
+		}
+		buf_append(b, "]", 1);
+		break;
+	default:
+		buf_append(b, "null", 4);
+	}
+}
+
+char *
+core_facts_json(struct core_conn *c)
+{
+	struct msg *m = c->msg;
+	struct buf b;
+	struct pol_value v;
+	bool asked[POL_FACT_COUNT];
+	size_t i, nh;
+	char **hnames;
+	int f;
+	bool first = true;
+
+	buf_init(&b, 4 * 1024 * 1024);
+	if (m == NULL)
+		return xstrdup("");
+	memcpy(asked, m->asked, sizeof(asked));
+	hnames = m->asked_headers;
+	nh = m->nasked_headers;
+	m->stage = POL_STAGE_EOM;
+	for (f = 0; f < POL_FACT_COUNT; f++) {
+		if (!asked[f] || f == POL_FACT_HEADER)
+			continue;
+		if (fact_get(c, (enum pol_fact)f, NULL, &v) != 0)
+			continue;
+		buf_appendf(&b, "%s\"%s\": ", first ? "" : ", ",
+		    pol_fact_info((enum pol_fact)f)->name);
+		if (f == POL_FACT_SCORE) {
+			v.type = POL_V_NUM;
+			v.num = m->eval.score;
+		}
+		json_value(&b, &v);
+		first = false;
+	}
+	for (i = 0; i < nh; i++) {
+		char key[300];
+
+		if (fact_get(c, POL_FACT_HEADER, hnames[i], &v) != 0)
+			continue;
+		snprintf(key, sizeof(key), "header.%s", hnames[i]);
+		buf_append(&b, first ? "" : ", ", first ? 0 : 2);
+		json_str(&b, key);
+		buf_append(&b, ": ", 2);
+		json_value(&b, &v);
+		first = false;
+	}
+	return b.p != NULL ? b.p : xstrdup("");
+}
+
+char *
+core_monitored_json(struct core_conn *c)
+{
+	struct msg *m = c->msg;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 64 * 1024);
+	buf_append(&b, "[", 1);
+	for (i = 0; m != NULL && i < m->eval.nmonitored; i++) {
+		const struct pol_monitored *pm = &m->eval.monitored[i];
+
+		buf_appendf(&b, "%s{\"rule\": ", i ? ", " : "");
+		json_str(&b, pm->rule);
+		buf_appendf(&b, ", \"action\": \"%s\", \"stage\": \"%s\"}",
+		    pol_action_name(pm->action), pol_stage_name(pm->stage));
+	}
+	buf_append(&b, "]", 1);
+	return b.p;
+}

@@ -1,0 +1,157 @@
+/*
+ * snapshot.c - load, publish and reference-count config + policy
+ * generations.  See snapshot.h.
+ */
+#include "autoconfig.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *current;	/* owns one reference */
+static unsigned generation;
+
+bool
+snapshot_fact_supported(enum pol_fact f)
+{
+	switch (f) {
+	case POL_FACT_CLIENT_IP:
+	case POL_FACT_CLIENT_PTR:
+	case POL_FACT_HELO:
+	case POL_FACT_AUTHENTICATED:
+	case POL_FACT_TRUSTED:
+	case POL_FACT_EXTERNAL:
+	case POL_FACT_MAIL_FROM:
+	case POL_FACT_MAIL_FROM_DOMAIN:
+	case POL_FACT_RCPT:
+	case POL_FACT_RCPT_DOMAIN:
+	case POL_FACT_FROM:
+	case POL_FACT_FROM_DOMAIN:
+	case POL_FACT_FROM_INTERNAL:
+	case POL_FACT_SUBJECT:
+	case POL_FACT_SIZE:
+	case POL_FACT_HEADER:
+	case POL_FACT_SCORE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+struct snapshot *
+snapshot_load(const char *conf_path, struct diag *d)
+{
+	struct pol_diag pd = { 0 };
+	struct snapshot *s;
+	struct config *cfg;
+	struct policy *pol;
+	size_t i;
+	char line[1024];
+	int f;
+
+	if ((cfg = config_load(conf_path, d)) == NULL)
+		return NULL;
+	pol = pol_load(cfg->policy, &pd);
+	for (i = 0; i < pd.n; i++) {
+		pol_diag_format(&pd.items[i], line, sizeof(line));
+		diag_add(d, pd.items[i].is_error, "%s", line);
+	}
+	pol_diag_free(&pd);
+	if (pol == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	for (f = 0; f < POL_FACT_COUNT; f++)
+		if (pol_references(pol, (enum pol_fact)f) &&
+		    !snapshot_fact_supported((enum pol_fact)f))
+			diag_add(d, true, "%s: fact '%s' is not computed by "
+			    "portcullis %s yet", cfg->policy,
+			    pol_fact_info((enum pol_fact)f)->name,
+			    PACKAGE_VERSION);
+	if (d->nerrors > 0) {
+		pol_free(pol);
+		config_free(cfg);
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	atomic_init(&s->refs, 1);
+	s->cfg = cfg;
+	s->pol = pol;
+	return s;
+}
+
+int
+snapshot_start(struct snapshot *s, struct diag *d)
+{
+	struct dns_options o = { 0 };
+	const char *err;
+
+	o.forwarder = s->cfg->resolver;
+	if ((s->dns = dns_new(&o, &err)) == NULL) {
+		diag_add(d, true, "resolver: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+void
+snapshot_publish(struct snapshot *s)
+{
+	struct snapshot *old;
+
+	pthread_mutex_lock(&current_lock);
+	old = current;
+	current = s;
+	s->generation = ++generation;
+	pthread_mutex_unlock(&current_lock);
+	snapshot_release(old);
+}
+
+struct snapshot *
+snapshot_acquire(void)
+{
+	struct snapshot *s;
+
+	pthread_mutex_lock(&current_lock);
+	s = current;
+	if (s != NULL)
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&current_lock);
+	return s;
+}
+
+struct snapshot *
+snapshot_ref(struct snapshot *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+void
+snapshot_release(struct snapshot *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	dns_free(s->dns);
+	pol_free(s->pol);
+	config_free(s->cfg);
+	free(s);
+}
+
+void
+snapshot_clear(void)
+{
+	struct snapshot *old;
+
+	pthread_mutex_lock(&current_lock);
+	old = current;
+	current = NULL;
+	pthread_mutex_unlock(&current_lock);
+	snapshot_release(old);
+}

@@ -1,0 +1,52 @@
+/*
+ * snapshot.h - one immutable, refcounted generation of config + policy +
+ * resolver.  SIGHUP builds a new one completely and publishes it with a
+ * pointer swap; a message keeps the snapshot it started with.
+ * Owns: the current-snapshot pointer and its mutex (held only for the
+ * swap and for taking a reference, never across I/O).
+ * Errors: snapshot_load() returns NULL and fills the diag list with every
+ * error as "FILE:LINE:COL: message".
+ */
+#ifndef PORTCULLIS_SNAPSHOT_H
+#define PORTCULLIS_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "policy.h"
+
+struct dns;
+
+struct snapshot {
+	atomic_int refs;
+	struct config *cfg;	/* owns */
+	struct policy *pol;	/* owns */
+	struct dns *dns;	/* owns; NULL until snapshot_start() */
+	unsigned generation;
+};
+
+/*
+ * Reads the config (NULL: defaults) and the policy it names, and checks
+ * that the policy uses only facts this build computes.  Warnings go to
+ * *d too.  No threads are started (safe before daemonising).
+ */
+struct snapshot *snapshot_load(const char *conf_path, struct diag *d);
+/* Starts the snapshot's resolver.  0, or -1 with a message in *d. */
+int snapshot_start(struct snapshot *, struct diag *d);
+
+/* Publishes s as current (takes over the caller's reference). */
+void snapshot_publish(struct snapshot *s);
+/* A new reference to the current snapshot (NULL before the first
+ * publish). */
+struct snapshot *snapshot_acquire(void);
+struct snapshot *snapshot_ref(struct snapshot *);
+void snapshot_release(struct snapshot *);
+/* Drops the current snapshot at shutdown. */
+void snapshot_clear(void);
+
+/* Whether this build computes the fact (facts of later checks are
+ * rejected at load time rather than guessed at). */
+bool snapshot_fact_supported(enum pol_fact);
+
+#endif

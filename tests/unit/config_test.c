@@ -1,0 +1,217 @@
+/*
+ * config_test.c - portcullis.conf parsing: every key, every error with its
+ * FILE:LINE:COL, suggestions, limits.  Table-driven.
+ */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static char *
+write_tmp(const char *text)
+{
+	char tmpl[] = "/tmp/portcullis-config-XXXXXX";
+	int fd = mkstemp(tmpl);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return strdup(tmpl);
+}
+
+struct bad_case {
+	const char *text;
+	const char *expect;	/* message after "FILE:" */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "sockett = inet:1@127.0.0.1\n",
+	  "1:1: unknown key 'sockett' (did you mean 'socket'?)" },
+	{ "# comment\n\n  polcy = x\n",
+	  "3:3: unknown key 'polcy' (did you mean 'policy'?)" },
+	{ "frobnicate = 1\n", "1:1: unknown key 'frobnicate'" },
+	{ "socket = tcp:25\n", "1:10: invalid socket 'tcp:25' (expected "
+	  "unix:/PATH, inet:PORT@HOST or inet6:PORT@HOST)" },
+	{ "socket = inet:70000@127.0.0.1\n", "1:10: invalid socket" },
+	{ "dns_timeout = 5x\n", "1:15: invalid dns_timeout '5x'" },
+	{ "dns_timeout = 2m\n", "1:15: invalid dns_timeout '2m'" },
+	{ "on_error = maybe\n", "1:12: invalid on_error 'maybe' (expected "
+	  "tempfail or accept)" },
+	{ "resolver = 300.1.1.1:53\n", "1:12: invalid resolver" },
+	{ "resolver = 127.0.0.1:0\n", "1:12: invalid resolver" },
+	{ "authserv_id = mx;evil\n", "1:15: invalid authserv_id" },
+	{ "greylist_store = mysql://x\n", "1:18: invalid greylist_store" },
+	{ "socket inet:1@127.0.0.1\n", "1:8: expected '=' after 'socket'" },
+	{ "user =\n", "1:7: missing value for 'user'" },
+};
+
+static void
+test_bad(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		struct diag d = { 0 };
+		char *path = write_tmp(bad_cases[i].text), want[512];
+		struct config *c = config_load(path, &d);
+
+		assert_null(c);
+		assert_int_equal(d.nerrors, 1);
+		snprintf(want, sizeof(want), "%s:%s", path,
+		    bad_cases[i].expect);
+		if (strncmp(d.msgs[0], want, strlen(want)) != 0)
+			fail_msg("case %zu: got '%s', want prefix '%s'", i,
+			    d.msgs[0], want);
+		diag_free(&d);
+		unlink(path);
+		free(path);
+	}
+}
+
+static void
+test_all_errors_reported(void **state)
+{
+	struct diag d = { 0 };
+	char *path = write_tmp("sokcet = x\non_error = no\nuser = a\n"
+	    "dns_timeout = 0s\n");
+
+	(void)state;
+	assert_null(config_load(path, &d));
+	assert_int_equal(d.nerrors, 3);
+	diag_free(&d);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_good(void **state)
+{
+	struct diag d = { 0 };
+	char *path = write_tmp(
+	    "# a full config\n"
+	    "socket         = unix:/run/portcullis/portcullis.sock\n"
+	    "policy         = rules/p.rules   # trailing comment\n"
+	    "authserv_id    = mx.corp.example\n"
+	    "resolver       = 127.0.0.1:5353\n"
+	    "dns_timeout    = 1500ms\n"
+	    "greylist_store = lmdb:grey\n"
+	    "user           = portcullis\r\n"
+	    "on_error       = accept\n");
+	struct config *c = config_load(path, &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(c->socket, "unix:/run/portcullis/portcullis.sock");
+	assert_string_equal(c->policy, "/tmp/rules/p.rules");
+	assert_string_equal(c->authserv_id, "mx.corp.example");
+	assert_string_equal(c->resolver, "127.0.0.1@5353");
+	assert_int_equal(c->dns_timeout_ms, 1500);
+	assert_string_equal(c->greylist_store, "lmdb:/tmp/grey");
+	assert_string_equal(c->user, "portcullis");
+	assert_int_equal(c->on_error, ON_ERROR_ACCEPT);
+	config_free(c);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct diag d = { 0 };
+	char *path = write_tmp("\n");
+	struct config *c = config_load(path, &d);
+
+	(void)state;
+	assert_non_null(c);
+	assert_string_equal(c->socket, "inet:8895@127.0.0.1");
+	assert_string_equal(c->policy, "/tmp/policy.rules");
+	assert_null(c->resolver);
+	assert_int_equal(c->dns_timeout_ms, 5000);
+	assert_int_equal(c->on_error, ON_ERROR_TEMPFAIL);
+	assert_non_null(c->authserv_id);
+	config_free(c);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_resolver_forms(void **state)
+{
+	static const char *const in[] = { "10.1.2.3", "10.1.2.3:53",
+	    "[::1]:5353", "::1" };
+	static const char *const out[] = { "10.1.2.3", "10.1.2.3@53",
+	    "::1@5353", "::1" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		struct diag d = { 0 };
+		char text[100], *path;
+		struct config *c;
+
+		snprintf(text, sizeof(text), "resolver = %s\n", in[i]);
+		path = write_tmp(text);
+		c = config_load(path, &d);
+		assert_non_null(c);
+		assert_string_equal(c->resolver, out[i]);
+		config_free(c);
+		unlink(path);
+		free(path);
+	}
+}
+
+static void
+test_long_line_and_nul(void **state)
+{
+	struct diag d = { 0 };
+	char *big = malloc(CONFIG_LINE_MAX + 100), *path;
+
+	(void)state;
+	memset(big, 'a', CONFIG_LINE_MAX + 50);
+	strcpy(big + CONFIG_LINE_MAX + 50, " = 1\n");
+	path = write_tmp(big);
+	assert_null(config_load(path, &d));
+	assert_non_null(strstr(d.msgs[0], ":1:1: line too long"));
+	diag_free(&d);
+	unlink(path);
+	free(path);
+	free(big);
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct diag d = { 0 };
+
+	(void)state;
+	assert_null(config_load("/nonexistent/portcullis.conf", &d));
+	assert_non_null(strstr(d.msgs[0], "/nonexistent/portcullis.conf: "
+	    "cannot open"));
+	diag_free(&d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_resolver_forms),
+		cmocka_unit_test(test_long_line_and_nul),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
