@@ -99,16 +99,31 @@ load(struct diag *d)
 	return s;
 }
 
+/*
+ * Detaches from the terminal.  The first process waits until the daemon
+ * reports that it is listening (daemon_ready()), so that the command
+ * returns only once the milter is up, and with a failure status if the
+ * daemon died during start-up.
+ */
+static int ready_fd = -1;
+
 static void
 daemonise(void)
 {
+	int pfd[2], fd;
 	pid_t pid;
-	int fd;
+	char ok;
 
+	if (pipe(pfd) != 0)
+		log_fatal("pipe: %s", strerror(errno));
 	if ((pid = fork()) < 0)
 		log_fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(pfd[1]);
+		_exit(read(pfd[0], &ok, 1) == 1 ? 0 : 1);
+	}
+	close(pfd[0]);
+	ready_fd = pfd[1];
 	if (setsid() < 0)
 		log_fatal("setsid: %s", strerror(errno));
 	if ((pid = fork()) < 0)
@@ -120,6 +135,25 @@ daemonise(void)
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
+		/* stderr stays until start-up is over: fatal errors of the
+		 * start show on the terminal */
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+daemon_ready(void)
+{
+	int fd;
+
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, "1", 1) != 1)
+		log_warn("cannot report readiness: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
@@ -236,7 +270,6 @@ run_daemon(bool foreground)
 		return 1;
 	if (!foreground)
 		daemonise();
-	log_open("portcullis", foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG);
 
 	/* every thread created from here on inherits the mask */
 	sigemptyset(&set);
@@ -266,6 +299,10 @@ run_daemon(bool foreground)
 	snapshot_publish(s);
 	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
 		log_fatal("cannot start the milter thread");
+	if (!foreground) {
+		daemon_ready();
+		log_open("portcullis", LOG_TO_SYSLOG);
+	}
 	log_info("portcullis %s started on %s", PACKAGE_VERSION,
 	    s->cfg->socket);
 

@@ -99,6 +99,37 @@ pol_strcaseeq(const char *a, size_t alen, const char *b, size_t blen)
 	return true;
 }
 
+const char *
+pol_quote(char *buf, size_t len, const char *s, size_t slen)
+{
+	size_t i, o = 0, max;
+
+	if (len < 8) {
+		if (len > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	max = len - 4;
+	if (max > 60)
+		max = 60;
+	for (i = 0; i < slen && o < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (i < slen) {
+		/* do not leave half a UTF-8 sequence before the dots */
+		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
+			o--;
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 void
 pol_lower(char *s)
 {

@@ -198,8 +198,13 @@ lex_string(struct pol_lexer *lx, struct pol_token *t)
 				adv(lx);
 				continue;
 			}
-			lex_error(lx, lx->line, lx->col,
-			    "unknown escape in string: '\\' followed by", n);
+			if (n > 0x20 && n < 0x7f)
+				pol_report(lx->ctx, true, lx->file, lx->line,
+				    lx->col, "unknown escape '\\%c' in string "
+				    "(only \\\" and \\\\ are known)", n);
+			else
+				lex_error(lx, lx->line, lx->col,
+				    "unknown escape in string:", n);
 			adv(lx);
 			continue;
 		}

@@ -27,6 +27,8 @@ pol_lc(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
 }
+/* Copies s for a message: controls become '?', long text is cut "...". */
+const char *pol_quote(char *buf, size_t len, const char *s, size_t slen);
 bool	 pol_strcaseeq(const char *, size_t, const char *, size_t);
 void	 pol_lower(char *);
 

@@ -286,6 +286,13 @@ cleanup() {
 	# Any child left (a test's own helper): stop it, then reap everything.
 	for pid in $(jobs -p); do stop_pid "$pid" TERM 50; done
 	wait 2>/dev/null
+	# In our PID namespace every process is ours: name any survivor.
+	if [ -n "${_PORTCULLIS_TEST_NS:-}" ] && [ $$ -eq 1 ]; then
+		local left
+		ps -eo pid=,ppid=,stat=,args= >"$TEST_TMP/.ps" 2>&1
+		left=$(awk '$1 != 1 && $4 != "ps"' "$TEST_TMP/.ps")
+		[ -n "$left" ] && diag "left over after cleanup (killed with the namespace):" "$left"
+	fi
 	if [ -n "${KEEP_TMP:-}" ]; then
 		echo "# kept $TEST_TMP"
 	else
@@ -559,6 +566,9 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+	# Postfix re-reads a config file written less than a second ago every
+	# 0.3 s until it "cools down" (2 s at every daemon's start): age them.
+	touch -d '-10 seconds' "$d/conf/main.cf" "$d/conf/master.cf"
 	# The queue tree, as "postfix check" makes it (which takes 1.5-3.5 s
 	# of postconf runs here): the master exits silently without it.
 	local q

@@ -80,4 +80,45 @@ is "$(sink_count)" 4 "nothing more reached the sink"
 
 pgid=$(ps -o pgid= -p "$SM_PID" | tr -d ' ')
 is "$pgid" "$SM_PID" "sendmail leads its own process group"
+
+# A fake milter (tests/integration/fake_milter.py): what each MTA does with
+# a milter's replies and header edits.
+python3 "$_lib_dir/fake_milter.py" "$PORT_MILTER" >"$TEST_TMP/fake.log" 2>&1 &
+FAKE_PID=$!
+_track fake_milter "$FAKE_PID"
+poll 100 0.05 port_listening "$PORT_MILTER" || bail_out "fake milter did not start"
+for mta in postfix sendmail; do
+	port=$PORT_POSTFIX; [ $mta = sendmail ] && port=$PORT_SENDMAIL
+	send "$port" --from spam@bad.test --to bob@corp.test --header "X-Test-Id: fk-block-$mta"
+	# Sendmail puts the address before the text of a MAIL FROM reply.
+	expect="550 5.7.1 sender blocked by test"
+	[ $mta = sendmail ] && expect="550 5.7.1 <spam@bad.test>... sender blocked by test"
+	is "$SEND_REPLY" "$expect" "$mta relays the milter's MAIL reject text" || diag_send
+	send "$port" --from alice@ext.test --to later@corp.test --header "X-Test-Id: fk-wait-$mta"
+	is "$SEND_REPLY" "451 4.7.1 try again later, test" "$mta relays the milter's RCPT tempfail text" || diag_send
+	printf '%s\n' "From: alice@ext.test" "To: bob@corp.test" "Subject: hello there" \
+		"Authentication-Results: mx.corp.test; spf=pass smtp.mailfrom=ceo@corp.test" \
+		"Authentication-Results: other.example; dkim=pass header.d=other.example" \
+		"X-Test-Id: fk-tag-$mta" "" "body" >"$TEST_TMP/fk-$mta.eml"
+	send "$port" --from alice@ext.test --to bob@corp.test --data "@$TEST_TMP/fk-$mta.eml"
+	is "$SEND_CODE" 250 "$mta accepts through the fake milter" || diag_send
+	if f=$(wait_for_message "fk-tag-$mta"); then
+		is "$(header_of "$f" Subject)" "[EXTERNAL] hello there" "$mta applies the Subject change"
+		is "$(headers_of "$f" Authentication-Results | grep -c '^mx\.corp\.test;')" 1 "$mta: one A-R of ours"
+		is "$(headers_of "$f" Authentication-Results | grep -c 'ceo@corp')" 0 "$mta removes the forged A-R"
+		is "$(headers_of "$f" Authentication-Results | grep -c '^other\.example;')" 1 "$mta keeps the other A-R"
+		diag "$mta delivered: $(grep -i '^\(subject\|authentication-results\):' "$f" | tr '\n' '|')"
+	else
+		fail "$mta delivers through the fake milter"
+	fi
+	printf '%s\n' "From: alice@ext.test" "To: bob@corp.test" "X-Test-Id: fk-nosubj-$mta" "" "body" >"$TEST_TMP/fk-ns-$mta.eml"
+	send "$port" --from alice@ext.test --to bob@corp.test --data "@$TEST_TMP/fk-ns-$mta.eml"
+	f=$(wait_for_message "fk-nosubj-$mta")
+	is "$(count_headers "$f" Subject)/$(header_of "$f" Subject)" "1/[EXTERNAL]" "$mta adds a missing Subject"
+	send "$port" --local-interface 127.0.0.3 --from alice@ext.test --to bob@corp.test \
+		--header "X-Test-Id: fk-trusted-$mta" --header "Subject: inside"
+	f=$(wait_for_message "fk-trusted-$mta")
+	is "$(header_of "$f" Subject)" "inside" "$mta: the milter sees the client address 127.0.0.3"
+done
+ok "the fake milter is still running" pid_alive "$FAKE_PID"
 done_testing

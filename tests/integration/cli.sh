@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# cli.sh - the command line without an MTA: -V, -n on good and broken
+# config and policy (FILE:LINE:COL with suggestions, exit status), and
+# "portcullis check" JSON (contract of DESIGN.md section 5).  TAP output.
+set -u
+: "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${abs_top_builddir:=$abs_top_srcdir}"
+: "${PORTCULLIS:=$abs_top_builddir/portcullis}"
+T=$(mktemp -d /tmp/portcullis-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+n=0 bad=0
+ok() {	# ok COND-EXIT-STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi
+}
+
+
+out=$("$PORTCULLIS" -V); ok $? "-V exits 0"
+[[ $out =~ ^portcullis\ [0-9]+\.[0-9]+\.[0-9]+$ ]]; ok $? "-V prints the version ($out)"
+
+cat >"$T/good.conf" <<CONF
+policy = good.rules
+authserv_id = mx.corp.test
+resolver = 127.0.0.1:9
+CONF
+cat >"$T/good.rules" <<'RULES'
+internal domains corp.test
+trusted networks 10.0.0.0/8
+external tag "[EXTERNAL]"
+rule trusted: when trusted then accept
+rule blocked: when mail_from.domain is "bad.test" then reject "5.7.1 %{mail_from.domain} is blocked"
+rule later: when rcpt is "later@corp.test" then tempfail "4.7.1 later"
+default accept
+RULES
+"$PORTCULLIS" -n -c "$T/good.conf" >"$T/out" 2>&1; ok $? "-n on a good config and policy exits 0"
+
+sed 's/mail_from.domain is/mail_from.domian is/' "$T/good.rules" >"$T/typo.rules"
+sed 's/good.rules/typo.rules/' "$T/good.conf" >"$T/typo.conf"
+"$PORTCULLIS" -n -c "$T/typo.conf" >"$T/out" 2>&1; rc=$?
+[ $rc -eq 1 ]; ok $? "-n on a misspelt fact exits 1 (got $rc)"
+grep -q "^$T/typo.rules:5:[0-9]*: unknown fact 'mail_from.domian' (did you mean 'mail_from.domain'?)" "$T/out"
+ok $? "-n names FILE:LINE:COL and suggests the fact: $(head -1 "$T/out")"
+
+printf 'policy = good.rules\nauthserv_idd = x\n' >"$T/key.conf"
+"$PORTCULLIS" -n -c "$T/key.conf" >"$T/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "^$T/key.conf:2:1: unknown key 'authserv_idd' (did you mean 'authserv_id'?)" "$T/out"
+ok $? "-n on a misspelt config key: $(head -1 "$T/out")"
+
+printf 'policy = good.rules\ndns_timeout = soon\n' >"$T/val.conf"
+"$PORTCULLIS" -n -c "$T/val.conf" >"$T/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "^$T/val.conf:2:15: invalid dns_timeout 'soon'" "$T/out"
+ok $? "-n on a bad value: $(head -1 "$T/out")"
+
+printf 'policy = good.rules\n' >"$T/default.conf"
+cp "$abs_top_srcdir/rules/default.policy" "$T/good.rules.default"
+printf 'policy = %s\n' "$abs_top_srcdir/rules/default.policy" >"$T/shipped.conf"
+"$PORTCULLIS" -n -c "$T/shipped.conf" >"$T/out" 2>&1; ok $? "-n on the shipped default policy exits 0 $(head -1 "$T/out")"
+"$PORTCULLIS" -n -c "$abs_top_srcdir/contrib/portcullis.conf" >"$T/out" 2>&1
+grep -q "policy.rules: cannot open\|policy.rules" "$T/out"
+ok $? "-n on the shipped config names the policy path it reads"
+
+cat >"$T/msg.eml" <<'EML'
+From: Alice <alice@sender.test>
+To: bob@corp.test
+Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= aus
+ Berlin
+Authentication-Results: mx.corp.test; spf=pass smtp.mailfrom=forged.test
+Authentication-Results: other.test; spf=fail
+Message-ID: <1@sender.test>
+
+Hello Bob.
+EML
+check() { "$PORTCULLIS" check -c "$T/good.conf" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+check --ip 192.0.2.7 --helo mail.sender.test --from alice@sender.test \
+    --rcpt bob@corp.test "$T/msg.eml" >"$T/j1"; ok $? "check exits 0 for an accepted message"
+python3 -m json.tool "$T/j1" >/dev/null; ok $? "check prints one valid JSON object"
+[ "$(json "$T/j1" 'd["action"], d["rule"], d["stage"]')" = "('accept', 'default', 'eom')" ]
+ok $? "accept by default at eom: $(json "$T/j1" 'd["action"], d["rule"], d["stage"]')"
+sub=$(json "$T/j1" '[h["value"] for h in d["headers_changed"] if h["name"]=="Subject"][0]')
+[[ $sub == "[EXTERNAL] "* ]]; ok $? "Subject changed with the tag: $sub"
+ar=$(json "$T/j1" '[h["value"] for h in d["headers_added"] if h["name"]=="Authentication-Results"][0]')
+[[ $ar == "mx.corp.test;"* && $ar == *"spf=none"* && $ar == *"dkim=none"* && $ar == *"dmarc=none"* ]]
+ok $? "one Authentication-Results added, honest none results"
+[ "$(json "$T/j1" 'd["headers_removed"]')" = "[{'name': 'Authentication-Results', 'index': 1}]" ]
+ok $? "our forged Authentication-Results (index 1) removed, the other kept"
+[ "$(json "$T/j1" 'd["facts"]["external"], d["facts"]["trusted"], d["facts"]["client.ip"]')" = "(True, False, '192.0.2.7')" ]
+ok $? "facts are reported: $(json "$T/j1" 'd["facts"]')"
+[ "$(json "$T/j1" 'sorted(d.keys())')" = "['action', 'facts', 'headers_added', 'headers_changed', 'headers_removed', 'monitored', 'recipients', 'rule', 'score', 'stage']" ]
+ok $? "every contract member is present"
+
+check --ip 192.0.2.7 --from spam@bad.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j2"
+[ "$(json "$T/j2" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "('reject', 'blocked', 'mail', {'code': 550, 'dsn': '5.7.1', 'text': 'bad.test is blocked'})" ]
+ok $? "reject at MAIL with the expanded text: $(json "$T/j2" 'd["smtp"]')"
+
+check --ip 192.0.2.7 --from a@sender.test --rcpt later@corp.test "$T/msg.eml" >"$T/j3"
+[ "$(json "$T/j3" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "('tempfail', 'later', 'rcpt', {'code': 451, 'dsn': '4.7.1', 'text': 'later'})" ]
+ok $? "tempfail at RCPT: $(json "$T/j3" 'd["smtp"]')"
+
+check --ip 192.0.2.7 --from a@sender.test --rcpt later@corp.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j4"
+[ "$(json "$T/j4" 'd["action"], [r["action"] for r in d["recipients"]]')" = "('accept', ['tempfail', 'continue'])" ]
+ok $? "a refusal at RCPT concerns that recipient only"
+
+check --ip 10.1.2.3 --from a@corp.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j5"
+[ "$(json "$T/j5" 'd["action"], d["rule"], d["stage"], d["headers_added"], d["headers_changed"]')" = "('accept', 'trusted', 'connect', [], [])" ]
+ok $? "trusted client accepted at connect, message untouched"
+
+printf 'From: a@sender.test\n\nno subject\n' >"$T/nosub.eml"
+check --ip 192.0.2.7 --from '' --helo mx.sender.test --rcpt bob@corp.test "$T/nosub.eml" >"$T/j6"
+[ "$(json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Subject"]')" = "['[EXTERNAL]']" ]
+ok $? "a missing Subject is added with the tag"
+json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Authentication-Results"][0]' | grep -q 'smtp.mailfrom=postmaster@mx.sender.test'
+ok $? "null sender: smtp.mailfrom=postmaster@HELO"
+
+check --ip 192.0.2.7 --from a@b.test "$T/msg.eml" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ]; ok $? "check without --rcpt is a usage error (exit $rc)"
+check --ip 192.0.2.7 --from a@b.test --rcpt c@d.test "$T/missing.eml" >/dev/null 2>&1; rc=$?
+[ $rc -eq 1 ]; ok $? "check on a missing file exits 1 (exit $rc)"
+echo "1..$n"
+exit $bad
