@@ -28,9 +28,6 @@ struct abuf {
 	size_t	 max;
 };
 
-/* The whole value: fixed parts plus at most 4 values per method. */
-#define AR_VALUE_MAX	(64 * 1024)
-
 static const char *const ar_spf_results[] = {
 	"none", "neutral", "pass", "fail", "softfail", "policy",
 	"temperror", "permerror", NULL
@@ -387,10 +384,10 @@ ar_len(const char *s)
 static int
 ar_put_spf(struct abuf *b, const struct ar_input *in)
 {
+	char		 pm[sizeof("postmaster@") + AR_PVALUE_MAX];
 	const char	*mf = in->smtp_mailfrom;
 	size_t		 n = ar_len(mf);
-	char		*pm;
-	int		 rc;
+	int		 w;
 
 	if (ar_put_result(b, "spf", in->spf, ar_spf_results) == -1)
 		return -1;
@@ -402,17 +399,12 @@ ar_put_spf(struct abuf *b, const struct ar_input *in)
 	if (n > 0) {
 		if (ar_put_prop(b, "smtp.mailfrom", mf, n, AR_K_ADDR) == -1)
 			return -1;
-	} else if (ar_len(in->smtp_helo) > 0 &&
-	    ar_len(in->smtp_helo) <= AR_PVALUE_MAX) {
-		/* Null sender: RFC 7208 2.4, DESIGN.md 6. */
-		n = sizeof("postmaster@") + strlen(in->smtp_helo);
-		if ((pm = malloc(n)) == NULL)
-			return -1;
-		snprintf(pm, n, "postmaster@%s", in->smtp_helo);
-		rc = ar_put_prop(b, "smtp.mailfrom", pm, strlen(pm),
-		    AR_K_ADDR);
-		free(pm);
-		if (rc == -1)
+	} else if (ar_len(in->smtp_helo) > 0) {
+		/* Null sender: RFC 7208 2.4, DESIGN.md 6.  Too long: left out. */
+		w = snprintf(pm, sizeof(pm), "postmaster@%s", in->smtp_helo);
+		if (w > 0 && (size_t)w < sizeof(pm) &&
+		    ar_put_prop(b, "smtp.mailfrom", pm, (size_t)w,
+		    AR_K_ADDR) == -1)
 			return -1;
 	}
 	return ar_put_prop(b, "smtp.helo", in->smtp_helo,
@@ -425,12 +417,14 @@ ar_put_dkim(struct abuf *b, const struct ar_dkim_sig *sig)
 	char	bb[AR_DKIM_B_LEN];
 	char	cmt[32];
 	size_t	i, n = 0;
+	int	w;
 
 	if (ar_put_result(b, "dkim", sig->result, ar_dkim_results) == -1)
 		return -1;
 	if (sig->bits > 0) {
-		snprintf(cmt, sizeof(cmt), " (%u-bit key)", sig->bits);
-		if (abuf_puts(b, cmt) == -1)
+		w = snprintf(cmt, sizeof(cmt), " (%u-bit key)", sig->bits);
+		if (w < 0 || (size_t)w >= sizeof(cmt) ||
+		    abuf_put(b, cmt, (size_t)w) == -1)
 			return -1;
 	}
 	if (ar_put_prop(b, "header.d", sig->domain, ar_len(sig->domain),
@@ -465,7 +459,7 @@ ar_comment_word(const char *s)
 static int
 ar_put_dmarc(struct abuf *b, const struct ar_input *in)
 {
-	const char	*name[] = { "p=", "sp=", "dis=" };
+	static const char *const name[] = { "p=", "sp=", "dis=" };
 	const char	*val[] = { in->dmarc_p, in->dmarc_sp, in->dmarc_dis };
 	bool		 paren = false;
 	size_t		 i;
@@ -513,7 +507,7 @@ ar_build(const struct ar_input *in, char **out)
 		    abuf_putc(&b, ';') == -1)
 			goto fail;
 	}
-	for (i = 0; i < in->ndkim; i++)
+	for (i = 0; i < in->ndkim && i < AR_DKIM_MAX; i++)
 		if (ar_put_dkim(&b, &in->dkim[i]) == -1 ||
 		    abuf_putc(&b, ';') == -1)
 			goto fail;

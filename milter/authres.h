@@ -1,7 +1,7 @@
 /*
  * authres.h - the RFC 8601 Authentication-Results header (DESIGN.md 6).
  * Owns: nothing; ar_build() returns a malloc'ed value for the caller.
- * Limits: AR_PVALUE_MAX per property value, AR_COMMENT_WORD_MAX.
+ * Limits: AR_PVALUE_MAX per property value, AR_VALUE_MAX in all.
  * Errors: ar_build() returns -1; ar_is_ours() cannot fail.
  */
 
@@ -19,6 +19,14 @@
 #define AR_PVALUE_MAX		255
 /* Longest p=/sp=/dis= word put into the dmarc comment. */
 #define AR_COMMENT_WORD_MAX	32
+/*
+ * Signatures reported: more are left out (a message with that many is
+ * hostile; failing would tempfail it for ever).  Each method line is under
+ * 600 octets, so AR_DKIM_MAX lines always fit in AR_VALUE_MAX.
+ */
+#define AR_DKIM_MAX		64
+/* Ceiling of the whole value. */
+#define AR_VALUE_MAX		(64 * 1024)
 /* Characters of the DKIM b= tag shown as header.b (RFC 6008). */
 #define AR_DKIM_B_LEN		8
 
@@ -59,6 +67,7 @@ struct ar_input {
  *   whitespace: whitespace is dropped and the first AR_DKIM_B_LEN kept.
  * - NULL or "" members other than authserv_id and the results leave their
  *   property (or comment) out.
+ * - Only the first AR_DKIM_MAX signatures are reported.
  */
 
 /*

@@ -413,43 +413,19 @@ copy_clean(char *dst, size_t size, const char *src)
 	dst[o] = '\0';
 }
 
-/*
- * Splits an optional leading enhanced status code off the text and sets
- * the reply of v: "5.7.1 blocked" -> 550, 5.7.1, "blocked".
- */
+/* Sets the SMTP reply of a refusal from the rule's expanded text. */
 static void
 verdict_reply(struct verdict *v, enum pol_action a, const char *text)
 {
-	const char *p = text != NULL ? text : "";
-	int cls = a == POL_ACT_REJECT ? 5 : 4;
+	struct pol_reply r;
 
-	v->code = cls == 5 ? 550 : 451;
-	snprintf(v->dsn, sizeof(v->dsn), "%d.7.1", cls);
-	if ((p[0] == '4' || p[0] == '5') && p[1] == '.') {
-		size_t n = 2;
-
-		while (p[n] >= '0' && p[n] <= '9' && n < 5)
-			n++;
-		if (n > 2 && p[n] == '.') {
-			size_t k = n + 1;
-
-			while (p[k] >= '0' && p[k] <= '9' && k < n + 4)
-				k++;
-			if (k > n + 1 && (p[k] == ' ' || p[k] == '\0') &&
-			    k < sizeof(v->dsn)) {
-				memcpy(v->dsn, p, k);
-				v->dsn[k] = '\0';
-				v->code = p[0] == '5' ? 550 : 451;
-				p += k;
-				while (*p == ' ')
-					p++;
-			}
-		}
-	}
-	if (*p == '\0')
-		p = a == POL_ACT_REJECT ? "message rejected by policy" :
+	pol_reply_make(a, text, &r);
+	v->code = (int)r.code;
+	snprintf(v->dsn, sizeof(v->dsn), "%s", r.dsn);
+	if (r.text == NULL || r.text[0] == '\0')
+		r.text = a == POL_ACT_REJECT ? "message rejected by policy" :
 		    "temporarily deferred by policy, please try again later";
-	copy_clean(v->text, sizeof(v->text), p);
+	copy_clean(v->text, sizeof(v->text), r.text);
 }
 
 static void

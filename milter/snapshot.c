@@ -74,6 +74,28 @@ snapshot_load(const char *conf_path, struct diag *d)
 			    "portcullis %s yet", cfg->policy,
 			    pol_fact_info((enum pol_fact)f)->name,
 			    PACKAGE_VERSION);
+	/* declarations of checks this build does not run yet are refused
+	 * too: a configured list that is silently never asked is worse than
+	 * an error */
+	for (i = 0; i < pol_dnsbl_count(pol); i++)
+		diag_add(d, true, "%s:%u:1: dnsbl zones are not queried by "
+		    "portcullis %s yet", cfg->policy,
+		    pol_dnsbl_get(pol, i)->line, PACKAGE_VERSION);
+	for (i = 0; i < pol_uribl_count(pol); i++)
+		diag_add(d, true, "%s:%u:1: uribl zones are not queried by "
+		    "portcullis %s yet", cfg->policy,
+		    pol_uribl_get(pol, i)->line, PACKAGE_VERSION);
+	{
+		const char *const *exts;
+
+		if (pol_attachment_exts(pol, &exts) > 0)
+			diag_add(d, true, "%s: attachments are not "
+			    "inspected by portcullis %s yet", cfg->policy,
+			    PACKAGE_VERSION);
+	}
+	if (pol_greylist(pol)->configured)
+		diag_add(d, true, "%s: greylisting is not done by portcullis "
+		    "%s yet", cfg->policy, PACKAGE_VERSION);
 	if (d->nerrors > 0) {
 		pol_free(pol);
 		config_free(cfg);

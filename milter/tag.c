@@ -21,10 +21,11 @@
  *   documents header values as lines separated by LF, not CRLF (the MTA adds
  *   the CR; Postfix splits records at "\n" and would keep a CR as data).
  * - Long Subjects: up to TAG_SUBJECT_MAX bytes (unfolded) are decoded,
- *   compared and re-encoded.  A longer one is still tagged (not tagging external mail is
- *   the unsafe failure): the tag is looked for in the decoded first
- *   TAG_SUBJECT_MAX bytes (the tag sits at the start), then prepended to the
- *   raw value, which is kept byte for byte except as noted in tag.h.
+ *   compared and re-encoded.  A longer one is still tagged (leaving external
+ *   mail untagged is the unsafe failure): the tag is looked for in the
+ *   decoded first TAG_SUBJECT_MAX bytes (the tag sits at the start), then
+ *   prepended to the raw value, kept byte for byte except as tag.h says.
+ *   Beyond TAG_RAW_MAX (more than libmilter can deliver) the answer is -1.
  */
 
 #ifndef _GNU_SOURCE
@@ -48,9 +49,6 @@ struct tbuf {
 };
 
 static bool	tag_ready;	/* set at start-up, read-only afterwards */
-
-/* Upper bound for any intermediate or final buffer: 4 x TAG_RAW_MAX. */
-#define TAG_BUF_MAX	(4 * (size_t)TAG_RAW_MAX + 4096)
 
 static const char hexdig[] = "0123456789ABCDEF";
 static const char b64dig[] =

@@ -23,6 +23,8 @@
  * (its largest packet, MILTER_MAX_DATA_SIZE, is at most 1 MiB).
  */
 #define TAG_RAW_MAX		(1024 * 1024)
+/* Ceiling of any buffer: decoding and re-encoding grow text about 4 x. */
+#define TAG_BUF_MAX		(4 * (size_t)TAG_RAW_MAX + 4096)
 /* RFC 5322 2.1.1: fold at 78 where possible, never past 998. */
 #define TAG_FOLD_COLS		78
 #define TAG_LINE_MAX		998

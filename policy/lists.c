@@ -553,6 +553,15 @@ pol_list_add(struct pol_list *l, const char *s, size_t len, unsigned mask,
 		if (pol_cidr_parse(buf, &ip, &plen, &hostbits) == 0) {
 			if (!(mask & POL_ENT_NET))
 				goto bad;
+			/* ::ffff:a.b.c.d/N is the IPv4 network a.b.c.d/N-96 */
+			if (ip.family == AF_INET6 && plen >= 96 &&
+			    memcmp(ip.addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff",
+			    12) == 0) {
+				memmove(ip.addr, ip.addr + 12, 4);
+				memset(ip.addr + 4, 0, 12);
+				ip.family = AF_INET;
+				plen -= 96;
+			}
 			return list_insert(l, cidrset_add(&l->nets, &ip, plen),
 			    err, errlen);
 		}

@@ -10,6 +10,7 @@
 
 #include <regex.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "policy.h"
 

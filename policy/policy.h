@@ -306,6 +306,14 @@ int pol_ip_parse(const char *s, struct pol_ip *ip);
  * dkim, from.domain).  An "external tag" line references external.
  */
 
+/*
+ * pol_expand() with the score of an evaluation: %{score} expands to
+ * ev->score (empty when not known) instead of asking the provider, which
+ * knows only its own part.  ev may be NULL (then it is pol_expand()).
+ */
+int pol_expand_eval(const char *text, const struct pol_facts *,
+    const struct pol_eval *ev, char *buf, size_t len);
+
 /* Facts with a fixed set of values (spf, dkim, ...): the values, or NULL. */
 const char *const *pol_fact_values(enum pol_fact, size_t *n);
 

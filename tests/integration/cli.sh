@@ -76,7 +76,7 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)"
 check --ip 192.0.2.7 --helo mail.sender.test --from alice@sender.test \
     --rcpt bob@corp.test "$T/msg.eml" >"$T/j1"; ok $? "check exits 0 for an accepted message"
 python3 -m json.tool "$T/j1" >/dev/null; ok $? "check prints one valid JSON object"
-[ "$(json "$T/j1" 'd["action"], d["rule"], d["stage"]')" = "('accept', 'default', 'eom')" ]
+[ "$(json "$T/j1" 'd["action"], d["rule"], d["stage"]')" = "accept default eom" ]
 ok $? "accept by default at eom: $(json "$T/j1" 'd["action"], d["rule"], d["stage"]')"
 sub=$(json "$T/j1" '[h["value"] for h in d["headers_changed"] if h["name"]=="Subject"][0]')
 [[ $sub == "[EXTERNAL] "* ]]; ok $? "Subject changed with the tag: $sub"
@@ -85,32 +85,32 @@ ar=$(json "$T/j1" '[h["value"] for h in d["headers_added"] if h["name"]=="Authen
 ok $? "one Authentication-Results added, honest none results"
 [ "$(json "$T/j1" 'd["headers_removed"]')" = "[{'name': 'Authentication-Results', 'index': 1}]" ]
 ok $? "our forged Authentication-Results (index 1) removed, the other kept"
-[ "$(json "$T/j1" 'd["facts"]["external"], d["facts"]["trusted"], d["facts"]["client.ip"]')" = "(True, False, '192.0.2.7')" ]
+[ "$(json "$T/j1" 'd["facts"]["external"], d["facts"]["trusted"], d["facts"]["mail_from.domain"]')" = "True False sender.test" ]
 ok $? "facts are reported: $(json "$T/j1" 'd["facts"]')"
 [ "$(json "$T/j1" 'sorted(d.keys())')" = "['action', 'facts', 'headers_added', 'headers_changed', 'headers_removed', 'monitored', 'recipients', 'rule', 'score', 'stage']" ]
 ok $? "every contract member is present"
 
 check --ip 192.0.2.7 --from spam@bad.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j2"
-[ "$(json "$T/j2" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "('reject', 'blocked', 'mail', {'code': 550, 'dsn': '5.7.1', 'text': 'bad.test is blocked'})" ]
+[ "$(json "$T/j2" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "reject blocked mail {'code': 550, 'dsn': '5.7.1', 'text': 'bad.test is blocked'}" ]
 ok $? "reject at MAIL with the expanded text: $(json "$T/j2" 'd["smtp"]')"
 
 check --ip 192.0.2.7 --from a@sender.test --rcpt later@corp.test "$T/msg.eml" >"$T/j3"
-[ "$(json "$T/j3" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "('tempfail', 'later', 'rcpt', {'code': 451, 'dsn': '4.7.1', 'text': 'later'})" ]
+[ "$(json "$T/j3" 'd["action"], d["rule"], d["stage"], d["smtp"]')" = "tempfail later rcpt {'code': 451, 'dsn': '4.7.1', 'text': 'later'}" ]
 ok $? "tempfail at RCPT: $(json "$T/j3" 'd["smtp"]')"
 
 check --ip 192.0.2.7 --from a@sender.test --rcpt later@corp.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j4"
-[ "$(json "$T/j4" 'd["action"], [r["action"] for r in d["recipients"]]')" = "('accept', ['tempfail', 'continue'])" ]
+[ "$(json "$T/j4" 'd["action"], [r["action"] for r in d["recipients"]]')" = "accept ['tempfail', 'continue']" ]
 ok $? "a refusal at RCPT concerns that recipient only"
 
 check --ip 10.1.2.3 --from a@corp.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j5"
-[ "$(json "$T/j5" 'd["action"], d["rule"], d["stage"], d["headers_added"], d["headers_changed"]')" = "('accept', 'trusted', 'connect', [], [])" ]
+[ "$(json "$T/j5" 'd["action"], d["rule"], d["stage"], d["headers_added"], d["headers_changed"]')" = "accept trusted connect [] []" ]
 ok $? "trusted client accepted at connect, message untouched"
 
 printf 'From: a@sender.test\n\nno subject\n' >"$T/nosub.eml"
 check --ip 192.0.2.7 --from '' --helo mx.sender.test --rcpt bob@corp.test "$T/nosub.eml" >"$T/j6"
 [ "$(json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Subject"]')" = "['[EXTERNAL]']" ]
 ok $? "a missing Subject is added with the tag"
-json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Authentication-Results"][0]' | grep -q 'smtp.mailfrom=postmaster@mx.sender.test'
+json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Authentication-Results"][0]' | grep 'smtp.mailfrom=postmaster@mx.sender.test' >/dev/null
 ok $? "null sender: smtp.mailfrom=postmaster@HELO"
 
 check --ip 192.0.2.7 --from a@b.test "$T/msg.eml" >/dev/null 2>&1; rc=$?

@@ -39,7 +39,12 @@
 _lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${abs_top_srcdir:=$(cd "$_lib_dir/../.." && pwd)}"
 : "${abs_top_builddir:=$abs_top_srcdir}"
-: "${PORTCULLIS:=$abs_top_builddir/portcullis}"
+if [ -z "${PORTCULLIS:-}" ]; then
+	PORTCULLIS=$abs_top_builddir/portcullis
+	# An out-of-tree build in build/ when run by hand from the source tree.
+	[ ! -x "$PORTCULLIS" ] && [ -x "$abs_top_srcdir/build/portcullis" ] &&
+		PORTCULLIS=$abs_top_srcdir/build/portcullis
+fi
 : "${MTA_CACHE:=$abs_top_builddir/tests/mta-cache}"
 : "${TEST_TIMEOUT:=600}"
 export abs_top_srcdir abs_top_builddir PORTCULLIS MTA_CACHE
@@ -50,7 +55,8 @@ CONTRIB_DIR=$abs_top_srcdir/contrib
 if [ -z "${_PORTCULLIS_TEST_NS:-}" ] && [ -z "${PORTCULLIS_TEST_NO_NS:-}" ]; then
 	if unshare --pid --fork --mount-proc --kill-child true 2>/dev/null; then
 		export _PORTCULLIS_TEST_NS=1
-		exec timeout -k 10 "$TEST_TIMEOUT" \
+		# The watchdog inside (below) cleans up; this one is the last resort.
+		exec timeout -k 10 $((TEST_TIMEOUT + 60)) \
 			unshare --pid --fork --mount-proc --kill-child \
 			bash "$0" "$@"
 	fi
@@ -303,6 +309,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "# interrupted"; exit 130' INT TERM
 
+# Watchdog: after TEST_TIMEOUT seconds, bail out and clean up.
+(
+	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+	sleep "$TEST_TIMEOUT" &
+	sp=$!
+	wait "$sp" || exit 0
+	echo "Bail out! $TEST_NAME timed out after $TEST_TIMEOUT s"
+	kill -TERM $$
+) &
+_WATCHDOG_PID=$!
+
 # at_cleanup FUNCTION: run FUNCTION first thing in the cleanup.
 at_cleanup() { _cleanup_hooks+=("$1"); }
 
@@ -432,7 +449,11 @@ wait_for_message() {
 }
 
 # sink_count: how many messages (complete or not) the sink has received.
-sink_count() { ls -1 "$SINK_DIR" 2>/dev/null | grep -c .; }
+sink_count() {
+	local f n=0
+	for f in "$SINK_DIR"/*; do [ -e "$f" ] && n=$((n + 1)); done
+	echo "$n"
+}
 
 # ---------------------------------------------------------------- headers
 
@@ -671,6 +692,7 @@ EOF
 		bail_out "m4 sendmail.mc failed"
 	fi
 	# unshare without --fork execs in place: $! is sendmail itself.
+	# shellcheck disable=SC2016
 	LD_LIBRARY_PATH=$SM_LIBS setsid unshare --uts sh -c \
 		'hostname sm.bench.test && exec "$0" "$@"' \
 		"$SM_ROOT/usr/libexec/sendmail/sendmail" -C "$d/conf/sendmail.cf" \

@@ -316,6 +316,33 @@ test_build_max(void **state)
 	free(out);
 }
 
+/* A hostile number of big signatures: capped, never a failure. */
+static void
+test_build_many_sigs(void **state)
+{
+	static struct ar_dkim_sig	 sigs[AR_DKIM_MAX + 36];
+	char				 dom[AR_PVALUE_MAX + 1];
+	struct ar_input			 in;
+	char				*out, *p;
+	size_t				 i, n = 0;
+
+	(void)state;
+	memset(dom, 'd', sizeof(dom) - 1);
+	memcpy(dom + sizeof(dom) - 1 - 4, ".org", 4);
+	dom[sizeof(dom) - 1] = '\0';
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigs[i] = (struct ar_dkim_sig){ "temperror", 65535, dom,
+		    dom, "AbCdEfGh" };
+	in = (struct ar_input){ ID, NULL, MF, HELO, sigs,
+	    sizeof(sigs) / sizeof(sigs[0]), NULL, NULL, NULL, NULL, NULL };
+	assert_int_equal(ar_build(&in, &out), 0);
+	check_header_safe(out);
+	for (p = out; (p = strstr(p, "\n\tdkim=")) != NULL; p++)
+		n++;
+	assert_int_equal(n, AR_DKIM_MAX);
+	free(out);
+}
+
 struct ours_case {
 	const char	*name;
 	const char	*value;
@@ -402,6 +429,7 @@ main(void)
 	static const struct CMUnitTest extra[] = {
 		cmocka_unit_test(test_build_null),
 		cmocka_unit_test(test_build_max),
+		cmocka_unit_test(test_build_many_sigs),
 		cmocka_unit_test(test_roundtrip),
 	};
 	size_t			 nb = sizeof(builds) / sizeof(builds[0]);

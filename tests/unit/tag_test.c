@@ -238,7 +238,7 @@ decode_value(const char *v)
 	char	*u, *d;
 	size_t	 i, j;
 
-	u = strdup(v);
+	u = malloc(strlen(v) + 1);
 	assert_non_null(u);
 	for (i = j = 0; v[i] != '\0'; i++)
 		if (v[i] != '\n')
