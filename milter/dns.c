@@ -155,8 +155,12 @@ dns_thread(void *arg)
 	return NULL;
 }
 
-/* Special-use names that libunbound answers itself unless told not to;
- * tests and local zones need them forwarded (DESIGN.md section 2). */
+/*
+ * Special-use names that libunbound answers itself unless told not to;
+ * tests and local zones need them forwarded (DESIGN.md section 2).  They
+ * are declared "transparent" (no local data: forward) because libunbound
+ * 1.17 ignores "nodefault" given through ub_ctx_set_option().
+ */
 static const char *const nodefault_zones[] = {
 	"test.", "invalid.", "example.", "local.", "localhost.",
 	"onion.", "home.arpa.", "10.in-addr.arpa.", "127.in-addr.arpa.",
@@ -188,7 +192,7 @@ dns_new(const struct dns_options *o, const char **err)
 		for (i = 0; *err == NULL && nodefault_zones[i] != NULL; i++) {
 			char v[128];
 
-			snprintf(v, sizeof(v), "%s nodefault",
+			snprintf(v, sizeof(v), "%s transparent",
 			    nodefault_zones[i]);
 			if (ub_ctx_set_option(d->ctx, "local-zone:", v) != 0)
 				*err = "cannot configure local zones";

@@ -26,6 +26,8 @@
 #include "util.h"
 
 static atomic_int active_conns;
+static atomic_int messages_in_flight;
+static atomic_bool draining;
 
 int
 glue_active(void)
@@ -33,10 +35,67 @@ glue_active(void)
 	return atomic_load(&active_conns);
 }
 
+int
+glue_in_flight(void)
+{
+	return atomic_load(&messages_in_flight);
+}
+
+void
+glue_drain(void)
+{
+	atomic_store(&draining, true);
+}
+
+/*
+ * A message is in flight from MAIL FROM until its end (eom, abort, close,
+ * or a refusal at MAIL).  The flag lives in the libmilter context so each
+ * message is counted exactly once.
+ */
+struct glue_conn {
+	struct core_conn *core;	/* owns */
+	bool in_flight;
+};
+
+static void
+flight_begin(struct glue_conn *g)
+{
+	if (!g->in_flight) {
+		g->in_flight = true;
+		atomic_fetch_add(&messages_in_flight, 1);
+	}
+}
+
+static void
+flight_end(struct glue_conn *g)
+{
+	if (g->in_flight) {
+		g->in_flight = false;
+		atomic_fetch_sub(&messages_in_flight, 1);
+	}
+}
+
+/* While draining, work that has not started is refused for later. */
+static sfsistat
+drain_refusal(SMFICTX *ctx)
+{
+	smfi_setreply(ctx, "421", "4.3.2", "mail filter restarting, please "
+	    "try again later");
+	return SMFIS_TEMPFAIL;
+}
+
+static struct glue_conn *
+glue_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
 static struct core_conn *
 conn_of(SMFICTX *ctx)
 {
-	return smfi_getpriv(ctx);
+	struct glue_conn *g = smfi_getpriv(ctx);
+
+	return g != NULL ? g->core : NULL;
 }
 
 static void
@@ -145,11 +204,13 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
 	char ip[INET6_ADDRSTRLEN] = "";
 	struct core_client cl = { NULL, hostname };
-	struct snapshot *s = snapshot_acquire();
+	struct snapshot *s;
+	struct glue_conn *g;
 	struct verdict v;
-	struct core_conn *c;
 
-	if (s == NULL)
+	if (atomic_load(&draining))
+		return SMFIS_TEMPFAIL;
+	if ((s = snapshot_acquire()) == NULL)
 		return SMFIS_TEMPFAIL;
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip,
@@ -169,10 +230,13 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	if (cl.name == NULL)
 		cl.name = smfi_getsymval(ctx, "{client_name}");
 	atomic_fetch_add(&active_conns, 1);
-	c = core_connect(s, &cl, &v);
-	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
-		core_close(c);
+	g = xcalloc(1, sizeof(*g));
+	g->core = core_connect(s, &cl, &v);
+	if (smfi_setpriv(ctx, g) != MI_SUCCESS) {
+		core_close(g->core);
+		free(g);
 		atomic_fetch_sub(&active_conns, 1);
+		verdict_clear(&v);
 		return SMFIS_TEMPFAIL;
 	}
 	return answer(ctx, &v);
@@ -193,14 +257,23 @@ cb_helo(SMFICTX *ctx, char *helo)
 static sfsistat
 cb_envfrom(SMFICTX *ctx, char **argv)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
 	struct verdict v;
+	sfsistat st;
 
-	if (c == NULL)
+	if (g == NULL)
 		return SMFIS_TEMPFAIL;
-	note_qid(ctx, c);
-	core_mail(c, argv[0], smfi_getsymval(ctx, "{auth_authen}"), &v);
-	return answer(ctx, &v);
+	flight_end(g);		/* a previous message ended without eom */
+	if (atomic_load(&draining))
+		return drain_refusal(ctx);
+	flight_begin(g);
+	note_qid(ctx, g->core);
+	core_mail(g->core, argv[0], smfi_getsymval(ctx, "{auth_authen}"),
+	    &v);
+	st = answer(ctx, &v);
+	if (st != SMFIS_CONTINUE)
+		flight_end(g);	/* accepted or refused: nothing more comes */
+	return st;
 }
 
 static sfsistat
@@ -308,6 +381,7 @@ cb_eom(SMFICTX *ctx)
 		    "mail filter, please try again later");
 	}
 	st = answer(ctx, &v);
+	flight_end(glue_of(ctx));
 	/* quarantine and strip are accepted messages */
 	return st == SMFIS_CONTINUE ? SMFIS_ACCEPT : st;
 }
@@ -315,22 +389,26 @@ cb_eom(SMFICTX *ctx)
 static sfsistat
 cb_abort(SMFICTX *ctx)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
 
-	if (c != NULL)
-		core_abort(c);
+	if (g != NULL) {
+		core_abort(g->core);
+		flight_end(g);
+	}
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 cb_close(SMFICTX *ctx)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
 
 	/* close may come without connect (and so without a context) */
-	if (c != NULL) {
+	if (g != NULL) {
 		smfi_setpriv(ctx, NULL);
-		core_close(c);
+		core_close(g->core);
+		flight_end(g);
+		free(g);
 		atomic_fetch_sub(&active_conns, 1);
 	}
 	return SMFIS_CONTINUE;

@@ -1,7 +1,8 @@
 /*
  * glue.h - the libmilter side of the daemon (glue.c is the only file that
  * includes libmilter).
- * Owns: libmilter's registration and the count of open connections.
+ * Owns: libmilter's registration, the counts of open connections and of
+ * messages in flight, and the draining flag (atomics).
  */
 #ifndef PORTCULLIS_GLUE_H
 #define PORTCULLIS_GLUE_H
@@ -13,7 +14,12 @@ int glue_open(const char *socket_spec);
 int glue_run(void);
 /* Stops accepting connections (from the signal thread). */
 void glue_stop(void);
-/* Connections (and so messages) still open. */
+/* Connections still open. */
 int glue_active(void);
+/* Messages between MAIL FROM and their end. */
+int glue_in_flight(void);
+/* Graceful stop, step 1: refuse new connections and messages (tempfail)
+ * while those in flight finish.  Step 2 is glue_stop(). */
+void glue_drain(void);
 
 #endif

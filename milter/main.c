@@ -317,18 +317,31 @@ run_daemon(bool foreground)
 		    sig);
 		break;
 	}
+	/*
+	 * Graceful stop.  libmilter's worker pool stops reading idle
+	 * sessions once smfi_stop() is called, so first refuse new
+	 * connections and messages, let the messages in flight finish, and
+	 * only then stop libmilter.  A second SIGTERM or SIGINT stops at once.
+	 */
+	glue_drain();
+	until = clock_ms() + DRAIN_WAIT_MS;
+	while (glue_in_flight() > 0 && clock_ms() < until) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		siginfo_t si;
+
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGHUP || sig == SIGUSR1)
+			reload();
+		else if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second signal %d: stopping now", sig);
+			break;
+		}
+	}
+	if (glue_in_flight() > 0)
+		log_warn("%d messages still in flight at exit",
+		    glue_in_flight());
 	glue_stop();
 	pthread_join(tid, NULL);
-	/* libmilter's sessions run on in their own threads until the MTA
-	 * ends them: wait for them, so no message is cut off */
-	until = clock_ms() + DRAIN_WAIT_MS;
-	while (glue_active() > 0 && clock_ms() < until) {
-		struct timespec ts = { 0, 20 * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-	if (glue_active() > 0)
-		log_warn("%d connections still open at exit", glue_active());
 	snapshot_clear();
 	if (sockpath != NULL)
 		unlink(sockpath);

@@ -18,6 +18,7 @@ void *xrealloc(void *, size_t);
 void *xreallocarray(void *, size_t n, size_t size);
 char *xstrdup(const char *);
 char *xstrndup(const char *, size_t);
+/* xstrndup copies at most n bytes, stopping at a NUL. */
 /* printf into a new string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

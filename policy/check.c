@@ -10,6 +10,9 @@
  * parser enforces it), which bounds the recursion here.
  * Errors: reported through the load context, all of them.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -131,7 +134,8 @@ check_is(struct checker *c, struct pol_node *n, const struct pol_fact_def *d)
 
 	switch (d->kind) {
 	case POL_FK_BOOL:
-		if (strcmp(n->str, "true") == 0 || strcmp(n->str, "false") == 0) {
+		if (strcmp(n->str, "true") == 0 ||
+		    strcmp(n->str, "false") == 0) {
 			n->num = n->str[0] == 't';
 			return;
 		}
@@ -666,22 +670,26 @@ pol_check(struct policy *pol, struct pol_ctx *ctx)
 	check_rules(&c);
 	if (pol->tag_cond != NULL)
 		check_node(&c, pol->tag_cond);
-	check_text(&c, pol->tag, pol->tag_pos, POL_ACT_NONE, false);
+	/* the tag text is literal: it is compared with Subjects */
 	for (i = 0; i < pol->nlists; i++)
 		if (!pol->lists[i]->used)
 			cwarn(&c, pol->lists[i]->pos, "list '%s' is never used",
 			    pol->lists[i]->name);
-	if (pol->grey.configured && !(pol->refs & (1ULL << POL_FACT_GREYLIST)))
+	if (pol->grey.configured &&
+	    !(pol->refs & (1ULL << POL_FACT_GREYLIST)))
 		cwarn(&c, pol->grey_pos, "the greylist settings are not used: "
 		    "no rule tests 'greylist'");
-	if (pol->nexts == 0 && (pol->refs & (1ULL << POL_FACT_ATTACHMENT_BLOCKED)))
+	if (pol->nexts == 0 &&
+	    (pol->refs & (1ULL << POL_FACT_ATTACHMENT_BLOCKED)))
 		cwarn(&c, c.refpos[POL_FACT_ATTACHMENT_BLOCKED],
 		    "'attachment.blocked' is never true: there is no "
 		    "'attachments block' line");
-	if (pol->ndnsbl == 0 && (pol->refs & (1ULL << POL_FACT_DNSBL_LISTED)))
+	if (pol->ndnsbl == 0 &&
+	    (pol->refs & (1ULL << POL_FACT_DNSBL_LISTED)))
 		cwarn(&c, c.refpos[POL_FACT_DNSBL_LISTED],
 		    "'dnsbl.listed' is never true: there is no 'dnsbl' line");
-	if (pol->nuribl == 0 && (pol->refs & (1ULL << POL_FACT_URIBL_LISTED)))
+	if (pol->nuribl == 0 &&
+	    (pol->refs & (1ULL << POL_FACT_URIBL_LISTED)))
 		cwarn(&c, c.refpos[POL_FACT_URIBL_LISTED],
 		    "'uribl.listed' is never true: there is no 'uribl' line");
 	close_refs(pol);

@@ -6,6 +6,9 @@
  * Limits: POL_DIAG_MAX items per load, POL_DIAG_FILE_MAX per list file.
  * Errors: the allocators abort on exhaustion; parsers return -1.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

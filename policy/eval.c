@@ -12,7 +12,7 @@
  * is still unknown (the caller applies on_error).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1		/* strcasestr: linear time in glibc */
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
 #endif
 #include <sys/socket.h>
 

@@ -5,6 +5,9 @@
  * Owns: constant tables only.  Reentrant.
  * Limits: header names of at most POL_NAME_MAX bytes.  Errors: -1/NULL.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <string.h>
 
 #include "pol_int.h"

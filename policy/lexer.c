@@ -8,6 +8,9 @@
  * load context; the lexer always recovers and returns the next token.
  * Columns count characters (UTF-8 sequences count once), from 1.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <string.h>
 
 #include "pol_int.h"
@@ -168,7 +171,7 @@ lex_word(struct pol_lexer *lx, struct pol_token *t)
 }
 
 static void
-lex_string(struct pol_lexer *lx, struct pol_token *t)
+lex_string(struct pol_lexer *lx, struct pol_token *t, int quote)
 {
 	struct tbuf b = { NULL, 0, 0, false };
 	bool ctl = false;
@@ -182,13 +185,13 @@ lex_string(struct pol_lexer *lx, struct pol_token *t)
 			    "unterminated string");
 			break;
 		}
-		if (c == '"') {
+		if (c == quote) {
 			adv(lx);
 			break;
 		}
 		if (c == '\\') {
 			n = at(lx, 1);
-			if (n == '"' || n == '\\') {
+			if (n == quote || n == '\\') {
 				adv(lx);
 				adv(lx);
 				tb_add(&b, (char)n);
@@ -298,7 +301,14 @@ pol_lex_next(struct pol_lexer *lx, struct pol_token *t)
 			break;
 		}
 		if (c == '"') {
-			lex_string(lx, t);
+			lex_string(lx, t, '"');
+			break;
+		}
+		if (c == '\'') {
+			/* a common slip: report it, read it as a string */
+			pol_report(lx->ctx, true, lx->file, t->line, t->col,
+			    "strings use double quotes, not '");
+			lex_string(lx, t, '\'');
 			break;
 		}
 		if (c == '/' && after_matches) {
@@ -362,27 +372,21 @@ pol_lex_next(struct pol_lexer *lx, struct pol_token *t)
 				t->type = POL_T_NE;
 				break;
 			}
-			/* FALLTHROUGH */
+			goto badchar;
 		default:
-			/* report a run of bad characters once */
-			if (bad < 0) {
-				bad = c;
-				bline = t->line;
-				bcol = t->col;
-			}
-			continue;
+			goto badchar;
 		}
 		break;
+badchar:
+		/* report a run of bad characters once */
+		if (bad < 0) {
+			bad = c;
+			bline = t->line;
+			bcol = t->col;
+		}
 	}
-	if (bad >= 0) {
-		if (bad == '\'')
-			pol_report(lx->ctx, true, lx->file, bline, bcol,
-			    "unexpected character ''' "
-			    "(strings use double quotes)");
-		else
-			lex_error(lx, bline, bcol, "unexpected character",
-			    bad);
-	}
+	if (bad >= 0)
+		lex_error(lx, bline, bcol, "unexpected character", bad);
 	t->bol = t->line != lx->last_line;
 	lx->last_line = t->line;
 	lx->after_matches = t->type == POL_T_WORD &&

@@ -10,6 +10,9 @@
  * POL_LIST_LINE_MAX bytes a line per file.  Errors: -1 with a message,
  * or reported through the load context for list files.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <sys/stat.h>
 
 #include <arpa/inet.h>

@@ -9,6 +9,9 @@
  * Thread safety: loading is reentrant; a loaded policy is immutable and
  * may be read by any number of threads.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -366,7 +369,8 @@ pol_attachment_blocked(const struct policy *pol, const char *filename)
 	len = strlen(filename);
 	/* Windows ignores trailing dots and spaces: "x.exe. " is x.exe */
 	while (len > 0 && (filename[len - 1] == '.' ||
-	    filename[len - 1] == ' ' || (unsigned char)filename[len - 1] < 0x20 ||
+	    filename[len - 1] == ' ' ||
+	    (unsigned char)filename[len - 1] < 0x20 ||
 	    filename[len - 1] == 0x7f))
 		len--;
 	for (i = 0; i < pol->nexts; i++) {

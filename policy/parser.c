@@ -10,6 +10,9 @@
  * Errors: every syntax error is reported; after one the parser skips to
  * the next line that starts with a statement keyword and goes on.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
+#endif
 #include <sys/socket.h>
 
 #include <stdio.h>
@@ -670,7 +673,8 @@ parse_opt_text(struct parser *p, char **text, struct pol_pos *pos)
 {
 	if (p->tok.type == POL_T_STRING)
 		return parse_text(p, text, pos);
-	if (p->tok.type == POL_T_WORD && !p->tok.bol && !is_stmt_word(&p->tok)) {
+	if (p->tok.type == POL_T_WORD && !p->tok.bol &&
+	    !is_stmt_word(&p->tok)) {
 		char buf[100];
 
 		perr(p, &p->tok, "the text after the action must be quoted, "
@@ -1163,7 +1167,7 @@ parse_attachments(struct parser *p)
 static int
 parse_grey_netmask(struct parser *p, struct pol_greylist *g)
 {
-	unsigned long v4, v6;
+	unsigned long v4, v6 = 0;
 	char a[32], q[80], *slash;
 
 	snprintf(a, sizeof(a), "%s", p->tok.val);

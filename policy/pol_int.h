@@ -105,7 +105,7 @@ enum pol_tok_type {
 
 struct pol_token {
 	enum pol_tok_type type;
-	char *val;		/* owns: word text, unescaped string or regex */
+	char *val;		/* owns: word, unescaped string or regex */
 	size_t len;
 	bool icase;		/* regex flag i */
 	bool bol;		/* first token on its line */
@@ -122,15 +122,15 @@ struct pol_lexer {
 	bool after_matches;	/* previous token was the word "matches" */
 };
 
-void	 pol_lex_init(struct pol_lexer *, struct pol_ctx *, const char *file,
-	    const char *buf, size_t len);
+void	 pol_lex_init(struct pol_lexer *, struct pol_ctx *,
+	    const char *file, const char *buf, size_t len);
 void	 pol_lex_next(struct pol_lexer *, struct pol_token *);
 void	 pol_tok_clear(struct pol_token *);
 
 /* ---- lists.c ---- */
 
 struct pol_strset {
-	uint64_t *slot;		/* owns; 0 empty, else hash32 << 32 | off+1 */
+	uint64_t *slot;		/* owns; 0: empty; hash32<<32 | off+1 */
 	size_t cap, n;		/* cap: power of two or 0 */
 	char *arena;		/* owns; NUL-terminated strings */
 	size_t alen, acap;
@@ -142,7 +142,7 @@ struct pol_cidr6 {
 };
 
 struct pol_cidrset {
-	uint64_t *v4;		/* owns; 0 empty, else addr << 8 | plen+1 */
+	uint64_t *v4;		/* owns; 0: empty; addr << 8 | plen+1 */
 	size_t cap4, n4;
 	struct pol_cidr6 *v6;	/* owns */
 	size_t cap6, n6;
@@ -303,7 +303,7 @@ struct pol_score {
 
 struct policy {
 	char *file;			/* owns: name for diagnostics */
-	char *basedir;			/* owns: for relative list paths */
+	char *basedir;			/* owns: base of list paths */
 	struct pol_rule *rules;		/* owns */
 	size_t nrules, caprules;
 	struct pol_score *scores;	/* owns */
@@ -330,7 +330,7 @@ struct policy {
 	char *def_text;			/* owns */
 	struct pol_pos def_pos, def_tpos;
 	uint64_t refs;			/* bit per enum pol_fact */
-	char **headers;			/* owns: lower-case header names */
+	char **headers;			/* owns: lower-case names */
 	size_t nheaders, capheaders;
 	bool has_weights;		/* some dnsbl/uribl weight != 0 */
 	unsigned nmonitor;

@@ -330,7 +330,7 @@ struct pol_dnsbl {
 	const char *zone;			/* owns (policy) */
 	const struct pol_code_range *codes;	/* owns; NULL: none given */
 	size_t ncodes;
-	const uint32_t *masks;			/* owns; NULL: none given */
+	const uint32_t *masks;			/* owns; NULL: none */
 	size_t nmasks;
 	double weight;				/* 0 when not given */
 	unsigned line;				/* in the policy file */

@@ -3,7 +3,11 @@
 bench itself: it shows what Postfix and Sendmail do with a milter's replies
 and header edits, independently of portcullis.
 
-    fake_milter.py PORT
+    fake_milter.py PORT [MACRO_LOG]
+
+With MACRO_LOG, every macro the MTA sends is appended to that file as
+"STAGE {name}=value" (STAGE: the command letter, C connect, H helo, M mail,
+R rcpt, T data, N end of headers, E end of message).
 
 Behaviour, per message:
   MAIL FROM spam@bad.test      -> "550 5.7.1 sender blocked by test"
@@ -12,7 +16,8 @@ Behaviour, per message:
   otherwise, at end of message -> Subject prefixed "[EXTERNAL] " (created
       when missing), every "Authentication-Results: mx.corp.test;..." removed,
       "Authentication-Results: mx.corp.test; none" added.
-It exits on SIGTERM.
+On SIGTERM it stops listening, lets open sessions finish and exits 0;
+it ignores SIGHUP and SIGUSR1.
 """
 import re
 import signal
@@ -20,6 +25,10 @@ import socket
 import struct
 import sys
 import threading
+
+
+MACRO_LOG = None
+LOCK = threading.Lock()
 
 
 def recv_exact(conn, n):
@@ -48,9 +57,16 @@ def session(conn):
                 ver, act, proto = struct.unpack(">III", data[:12])
                 # actions: ADDHDRS 0x01, CHGHDRS 0x10; no protocol steps off
                 send(conn, b"O", struct.pack(">III", 6, 0x01 | 0x10, 0))
-            elif cmd in (b"D", b"A"):
-                if cmd == b"A":
-                    headers = []
+            elif cmd == b"D":
+                if MACRO_LOG:
+                    stage, rest = data[:1].decode(), data[1:].split(b"\0")
+                    with LOCK, open(MACRO_LOG, "a") as log:
+                        for i in range(0, len(rest) - 1, 2):
+                            log.write("%s %s=%s\n" % (stage, rest[i].decode(errors="replace"),
+                                                       rest[i + 1].decode(errors="replace")))
+                continue
+            elif cmd == b"A":
+                headers = []
                 continue
             elif cmd == b"C":
                 parts = data.split(b"\0")
@@ -105,16 +121,38 @@ def session(conn):
         conn.close()
 
 
+class Stop(Exception):
+    pass
+
+
+def stop(*_):
+    raise Stop
+
+
 def main():
+    global MACRO_LOG
     port = int(sys.argv[1])
+    MACRO_LOG = sys.argv[2] if len(sys.argv) > 2 else None
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
     srv.listen(16)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-    while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=session, args=(conn,), daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    sessions = []
+    try:
+        while True:
+            conn, _ = srv.accept()
+            t = threading.Thread(target=session, args=(conn,), daemon=True)
+            t.start()
+            sessions.append(t)
+    except Stop:
+        pass
+    # SIGTERM: accept no more, let the open sessions finish (at most 60 s).
+    srv.close()
+    for t in sessions:
+        t.join(60)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ for mta in postfix sendmail; do
 			--from alice@ext.test --to bob@corp.test \
 			--header "X-Test-Id: $id" --header "Subject: bench $mta $src"
 		is "$SEND_CODE" 250 "$mta accepts a message from $src" || diag_send
-		if f=$(wait_for_message "$id"); then
+		if f=$(sent_message "$id"); then
 			pass "$mta relays the message from $src to the sink"
 			is "$(header_of "$f" Subject)" "bench $mta $src" "$mta: Subject intact"
 			like "$(header_of "$f" X-Rcpt-Args)" "^<bob@corp.test>( |$)" "$mta: envelope recipient"
@@ -84,7 +84,8 @@ is "$pgid" "$SM_PID" "sendmail leads its own process group"
 
 # A fake milter (tests/integration/fake_milter.py): what each MTA does with
 # a milter's replies and header edits.
-python3 "$_lib_dir/fake_milter.py" "$PORT_MILTER" >"$TEST_TMP/fake.log" 2>&1 &
+MACROS=$TEST_TMP/macros.log
+python3 "$_lib_dir/fake_milter.py" "$PORT_MILTER" "$MACROS" >"$TEST_TMP/fake.log" 2>&1 &
 FAKE_PID=$!
 _track fake_milter "$FAKE_PID"
 poll 100 0.05 port_listening "$PORT_MILTER" || bail_out "fake milter did not start"
@@ -103,7 +104,7 @@ for mta in postfix sendmail; do
 		"X-Test-Id: fk-tag-$mta" "" "body" >"$TEST_TMP/fk-$mta.eml"
 	send "$port" --from alice@ext.test --to bob@corp.test --data "@$TEST_TMP/fk-$mta.eml"
 	is "$SEND_CODE" 250 "$mta accepts through the fake milter" || diag_send
-	if f=$(wait_for_message "fk-tag-$mta"); then
+	if f=$(sent_message "fk-tag-$mta"); then
 		is "$(header_of "$f" Subject)" "[EXTERNAL] hello there" "$mta applies the Subject change"
 		is "$(headers_of "$f" Authentication-Results | grep -c '^mx\.corp\.test;')" 1 "$mta: one A-R of ours"
 		is "$(headers_of "$f" Authentication-Results | grep -c 'ceo@corp')" 0 "$mta removes the forged A-R"
@@ -122,4 +123,25 @@ for mta in postfix sendmail; do
 	is "$(header_of "$f" Subject)" "inside" "$mta: the milter sees the client address 127.0.0.3"
 done
 ok "the fake milter is still running" pid_alive "$FAKE_PID"
+
+# The macros the contrib/ snippets make the MTAs send, per stage: what
+# each MTA sent for the last message (the trusted one, from 127.0.0.3).
+# macro STAGE NAME: the last value sent at STAGE (C H M R N E).
+macro() { awk -v s="$1" -v n="$2" '$1 == s && index($2, n "=") == 1 { v = substr($2, length(n) + 2) } END { print v }' "$MACROS"; }
+: >"$MACROS"
+for mta in postfix sendmail; do
+	port=$PORT_POSTFIX; [ $mta = sendmail ] && port=$PORT_SENDMAIL
+	: >"$MACROS"
+	send "$port" --local-interface 127.0.0.3 --from alice@ext.test --to bob@corp.test \
+		--header "X-Test-Id: fk-macros-$mta"
+	wait_for_message "fk-macros-$mta" >/dev/null
+	is "$(macro C '{client_addr}')" 127.0.0.3 "$mta sends {client_addr} at connect"
+	like "$(macro C '{client_name}')" '.' "$mta sends {client_name} at connect ($(macro C '{client_name}'))"
+	like "$(macro C '{daemon_name}')" '.' "$mta sends {daemon_name} at connect ($(macro C '{daemon_name}'))"
+	like "$(macro C j)" 'bench\.test' "$mta sends j at connect"
+	like "$(macro N i)" '^[0-9A-Za-z]+$' "$mta sends the queue id i at end of headers"
+	is "$(macro E i)" "$(macro N i)" "$mta sends the same i at end of message"
+	like "$(macro M '{mail_addr}')" 'alice@ext\.test' "$mta sends {mail_addr} at MAIL"
+	diag "$mta macros: $(sort -u "$MACROS" | tr '\n' ' ')"
+done
 done_testing

@@ -23,8 +23,17 @@ _dmarc.ext	IN TXT	"v=DMARC1; p=none"
 corp		IN TXT	"v=spf1 ip4:127.0.0.3 -all"
 _dmarc.corp	IN TXT	"v=DMARC1; p=reject"
 bad		IN TXT	"v=spf1 -all"
+mail.ext	IN A	127.0.0.1
 EOF
-start_unbound "$TEST_TMP/test.zone"
+# the outside client 127.0.0.1 has a forward-confirmed reverse name
+cat >"$TEST_TMP/reverse.zone" <<'EOF'
+$ORIGIN 0.0.127.in-addr.arpa.
+$TTL 300
+@		IN SOA	ns.test. hostmaster.test. 1 3600 600 86400 300
+@		IN NS	ns.test.
+1		IN PTR	mail.ext.test.
+EOF
+start_unbound "$TEST_TMP/test.zone" "$TEST_TMP/reverse.zone"
 
 # ------------------------------------------------------------ portcullis
 ETC=$TEST_TMP/etc
@@ -49,6 +58,7 @@ external tag "[EXTERNAL]"
 rule trusted: when trusted                       then accept
 rule blocked: when mail_from is "spam@bad.test"  then reject "5.7.1 sender blocked by test"
 rule wait:    when rcpt is "later@corp.test"     then tempfail "4.7.1 try again later, test"
+rule ptr:     when mail_from is "ptr@ext.test"   then reject "5.7.1 client name %{client.ptr}"
 default accept
 EOF
 
@@ -103,7 +113,7 @@ suite() {	# suite MTA PORT
 	mkmsg "$MSG/$id.eml" "$id" "Subject: Quarterly report"
 	send "$port" "${out[@]}" --from alice@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: message from outside accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "${SUBJECT_OF[$id]}" "[EXTERNAL] Quarterly report" "$mta: outside mail tagged"
 		is "$(count_headers "$f" Subject)" 1 "$mta: one Subject"
@@ -121,7 +131,7 @@ suite() {	# suite MTA PORT
 		"Authentication-Results: other.example; dkim=pass header.d=other.example"
 	send "$port" "${out[@]}" --from alice@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: message with a forged A-R accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "${SUBJECT_OF[$id]}" "[EXTERNAL] Invoice" "$mta: forged-A-R mail tagged"
 		is "$(ours "$f")" 1 "$mta: exactly one A-R of ours after a forged one"
@@ -140,7 +150,7 @@ suite() {	# suite MTA PORT
 	send "$port" --local-interface 127.0.0.3 --helo client.corp.test \
 		--from carol@corp.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: message from the trusted network accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "${SUBJECT_OF[$id]}" "Internal memo" "$mta: trusted mail not tagged"
 		is "$(ours "$f")" 0 "$mta: trusted mail has no A-R of ours"
@@ -173,12 +183,20 @@ suite() {	# suite MTA PORT
 	is "$SEND_REPLY" "451 4.7.1 try again later, test" \
 		"$mta: tempfail rule gives 451 4.7.1 and its text" || diag_send
 
+	# client.ptr comes from the test's DNS server through portcullis's
+	# resolver: PTR 127.0.0.1 -> mail.ext.test, confirmed by its A record
+	id=ptr-$mta
+	mkmsg "$MSG/$id.eml" "$id" "Subject: Who am I"
+	send "$port" "${out[@]}" --from ptr@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
+	like "$SEND_REPLY" '^550 5\.7\.1 (<[^>]*>\.\.\. )?client name mail\.ext\.test$' \
+		"$mta: client.ptr resolved through the test DNS server" || diag_send
+
 	# (d) RFC 2047 Subject
 	id=encoded-$mta
 	mkmsg "$MSG/$id.eml" "$id" "Subject: $ENC_SUBJECT"
 	send "$port" "${out[@]}" --from alice@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: message with an encoded Subject accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "$(decoded "${SUBJECT_OF[$id]}")" "[EXTERNAL] Grüße aus Köln" \
 			"$mta: encoded Subject tagged (decoded: tag then the original text)"
@@ -194,7 +212,7 @@ suite() {	# suite MTA PORT
 	mkmsg "$MSG/$id.eml" "$id"
 	send "$port" "${out[@]}" --from alice@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: message without Subject accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "$(count_headers "$f" Subject)" 1 "$mta: a missing Subject is created"
 		is "${SUBJECT_OF[$id]}" "[EXTERNAL]" "$mta: the created Subject is the tag"
@@ -208,7 +226,7 @@ suite() {	# suite MTA PORT
 	mkmsg "$MSG/$id.eml" "$id" "Subject: Re: [EXTERNAL] Quarterly report"
 	send "$port" "${out[@]}" --from alice@ext.test --to bob@corp.test --data "@$MSG/$id.eml"
 	is "$SEND_CODE" 250 "$mta: already tagged message accepted" || diag_send
-	if f=$(wait_for_message "$id"); then
+	if f=$(sent_message "$id"); then
 		SUBJECT_OF[$id]=$(header_of "$f" Subject)
 		is "${SUBJECT_OF[$id]}" "Re: [EXTERNAL] Quarterly report" "$mta: the tag is not added twice"
 		is "$(ours "$f")" 1 "$mta: one A-R of ours (already tagged)"
