@@ -52,28 +52,31 @@ snapshot_load(const char *conf_path, struct diag *d)
 	struct config *cfg;
 	struct policy *pol;
 	size_t i;
-	char line[1024];
+	char buf[1024];
 	int f;
 
 	if ((cfg = config_load(conf_path, d)) == NULL)
 		return NULL;
 	pol = pol_load(cfg->policy, &pd);
 	for (i = 0; i < pd.n; i++) {
-		pol_diag_format(&pd.items[i], line, sizeof(line));
-		diag_add(d, pd.items[i].is_error, "%s", line);
+		pol_diag_format(&pd.items[i], buf, sizeof(buf));
+		diag_add(d, pd.items[i].is_error, "%s", buf);
 	}
 	pol_diag_free(&pd);
 	if (pol == NULL) {
 		config_free(cfg);
 		return NULL;
 	}
-	for (f = 0; f < POL_FACT_COUNT; f++)
-		if (pol_references(pol, (enum pol_fact)f) &&
-		    !snapshot_fact_supported((enum pol_fact)f))
-			diag_add(d, true, "%s: fact '%s' is not computed by "
-			    "portcullis %s yet", cfg->policy,
+	for (f = 0; f < POL_FACT_COUNT; f++) {
+		unsigned line, col;
+
+		if (!snapshot_fact_supported((enum pol_fact)f) &&
+		    pol_reference_pos(pol, (enum pol_fact)f, &line, &col))
+			diag_add(d, true, "%s:%u:%u: fact '%s' is not computed "
+			    "by portcullis %s yet", cfg->policy, line, col,
 			    pol_fact_info((enum pol_fact)f)->name,
 			    PACKAGE_VERSION);
+	}
 	/* declarations of checks this build does not run yet are refused
 	 * too: a configured list that is silently never asked is worse than
 	 * an error */
@@ -86,16 +89,17 @@ snapshot_load(const char *conf_path, struct diag *d)
 		    "portcullis %s yet", cfg->policy,
 		    pol_uribl_get(pol, i)->line, PACKAGE_VERSION);
 	{
-		const char *const *exts;
+		unsigned line, col;
 
-		if (pol_attachment_exts(pol, &exts) > 0)
-			diag_add(d, true, "%s: attachments are not "
+		if (pol_statement_pos(pol, "attachments", &line, &col))
+			diag_add(d, true, "%s:%u:%u: attachments are not "
 			    "inspected by portcullis %s yet", cfg->policy,
+			    line, col, PACKAGE_VERSION);
+		if (pol_statement_pos(pol, "greylist", &line, &col))
+			diag_add(d, true, "%s:%u:%u: greylisting is not done "
+			    "by portcullis %s yet", cfg->policy, line, col,
 			    PACKAGE_VERSION);
 	}
-	if (pol_greylist(pol)->configured)
-		diag_add(d, true, "%s: greylisting is not done by portcullis "
-		    "%s yet", cfg->policy, PACKAGE_VERSION);
 	if (d->nerrors > 0) {
 		pol_free(pol);
 		config_free(cfg);

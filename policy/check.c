@@ -692,5 +692,6 @@ pol_check(struct policy *pol, struct pol_ctx *ctx)
 	    (pol->refs & (1ULL << POL_FACT_URIBL_LISTED)))
 		cwarn(&c, c.refpos[POL_FACT_URIBL_LISTED],
 		    "'uribl.listed' is never true: there is no 'uribl' line");
+	memcpy(pol->refpos, c.refpos, sizeof(pol->refpos));
 	close_refs(pol);
 }

@@ -241,6 +241,36 @@ pol_references(const struct policy *pol, enum pol_fact f)
 	return (pol->refs >> f) & 1;
 }
 
+bool
+pol_reference_pos(const struct policy *pol, enum pol_fact f, unsigned *line,
+    unsigned *col)
+{
+	if (!pol_references(pol, f) || pol->refpos[f].line == 0)
+		return false;
+	*line = pol->refpos[f].line;
+	*col = pol->refpos[f].col;
+	return true;
+}
+
+bool
+pol_statement_pos(const struct policy *pol, const char *stmt, unsigned *line,
+    unsigned *col)
+{
+	const struct pol_pos *p = NULL;
+
+	if (pol == NULL || stmt == NULL)
+		return false;
+	if (strcmp(stmt, "attachments") == 0 && pol->nexts > 0)
+		p = &pol->exts_pos;
+	else if (strcmp(stmt, "greylist") == 0 && pol->grey.configured)
+		p = &pol->grey_pos;
+	if (p == NULL || p->line == 0)
+		return false;
+	*line = p->line;
+	*col = p->col;
+	return true;
+}
+
 size_t
 pol_header_names(const struct policy *pol, const char *const **names)
 {

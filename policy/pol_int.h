@@ -330,6 +330,8 @@ struct policy {
 	char *def_text;			/* owns */
 	struct pol_pos def_pos, def_tpos;
 	uint64_t refs;			/* bit per enum pol_fact */
+	struct pol_pos refpos[POL_FACT_COUNT];	/* first written use;
+						 * line 0: derived only */
 	char **headers;			/* owns: lower-case names */
 	size_t nheaders, capheaders;
 	bool has_weights;		/* some dnsbl/uribl weight != 0 */

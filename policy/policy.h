@@ -191,6 +191,17 @@ void pol_free(struct policy *);
  * (lazy facts: the pipeline computes nothing else). */
 bool pol_references(const struct policy *, enum pol_fact);
 
+/* Where the policy first names the fact (1-based line and column); false
+ * when it does not, or uses it only through a derived fact (e.g. spf
+ * through dmarc). */
+bool pol_reference_pos(const struct policy *, enum pol_fact, unsigned *line,
+    unsigned *col);
+
+/* Where the "attachments" or "greylist" statement is (the first one);
+ * false when the policy has none. */
+bool pol_statement_pos(const struct policy *, const char *stmt,
+    unsigned *line, unsigned *col);
+
 /* Header names referenced as header.NAME, for the pipeline to keep. */
 size_t pol_header_names(const struct policy *, const char *const **names);
 
@@ -304,6 +315,12 @@ int pol_ip_parse(const char *s, struct pol_ip *ip);
  * (external: trusted, authenticated; from.internal: from, from.domain;
  * score: the dnsbl/uribl facts when a zone has a weight; dmarc: spf,
  * dkim, from.domain).  An "external tag" line references external.
+ *
+ * Details of the functions above: pol_header_names() gives lower-case
+ * names; pol_domain_is_internal() is true for subdomains of an internal
+ * domain too; pol_diag_format() returns what snprintf() returns;
+ * pol_tag_text() is literal (no %{fact}).  pol_expand() output may hold
+ * '%': libmilter's smfi_setreply() needs it doubled ("%%").
  */
 
 /*

@@ -1500,10 +1500,32 @@ test_garbage(void **state)
 
 /* ---- the default policy and the API around it ---- */
 
+/* The shipped policy loads with no error and no warning. */
+static void
+test_shipped_policy(void **state)
+{
+	char *path = data_path("rules/default.policy"), diags[4096];
+	struct pol_diag d;
+	struct policy *p;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	p = pol_load(path, &d);
+	diag_join(&d, diags, sizeof(diags));
+	if (p == NULL || d.n != 0)
+		fail_msg("%s:\n%s", path, diags);
+	assert_string_equal(pol_tag_text(p), "[EXTERNAL]");
+	pol_diag_free(&d);
+	pol_free(p);
+	free(path);
+}
+
+/* The complete default policy: every check's statements. */
 static void
 test_default_policy(void **state)
 {
-	char *path = data_path("rules/default.policy"), diags[4096];
+	char *path = data_path("tests/data/policy/complete.policy");
+	char diags[4096];
 	struct pol_facts pf = { fake_get, NULL };
 	const struct pol_greylist *g;
 	const struct pol_dnsbl *bl;
@@ -1818,6 +1840,7 @@ main(void)
 		cmocka_unit_test(test_big_list),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_shipped_policy),
 		cmocka_unit_test(test_default_policy),
 		cmocka_unit_test(test_tag),
 		cmocka_unit_test(test_api),
