@@ -434,12 +434,14 @@ static struct smfiDesc filter = {
 	.xxfi_negotiate = cb_negotiate,
 };
 
+/* libmilter keeps the pointer given to smfi_setconn() until it exits */
+static char *milter_conn;	/* owns */
+
 int
 glue_open(const char *spec)
 {
-	char *conn = xstrdup(spec);
+	char *conn = milter_conn = xstrdup(spec);
 
-	/* libmilter keeps the pointer */
 	if (smfi_setconn(conn) != MI_SUCCESS) {
 		log_err("invalid socket '%s'", spec);
 		return -1;
@@ -465,4 +467,11 @@ void
 glue_stop(void)
 {
 	smfi_stop();
+}
+
+void
+glue_close(void)
+{
+	free(milter_conn);
+	milter_conn = NULL;
 }

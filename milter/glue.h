@@ -14,6 +14,8 @@ int glue_open(const char *socket_spec);
 int glue_run(void);
 /* Stops accepting connections (from the signal thread). */
 void glue_stop(void);
+/* Frees what glue_open() kept, after glue_run() returned. */
+void glue_close(void);
 /* Connections still open. */
 int glue_active(void);
 /* Messages between MAIL FROM and their end. */

@@ -282,8 +282,11 @@ run_daemon(bool foreground)
 
 	addr_init();
 	tag_init();
-	if (glue_open(s->cfg->socket) != 0)
+	if (glue_open(s->cfg->socket) != 0) {
+		glue_close();
+		snapshot_release(s);
 		return 1;
+	}
 	if (unix_socket_path(s->cfg->socket) != NULL)
 		sockpath = xstrdup(unix_socket_path(s->cfg->socket));
 	if (s->cfg->pidfile != NULL) {
@@ -342,6 +345,7 @@ run_daemon(bool foreground)
 		    glue_in_flight());
 	glue_stop();
 	pthread_join(tid, NULL);
+	glue_close();
 	snapshot_clear();
 	if (sockpath != NULL)
 		unlink(sockpath);

@@ -524,8 +524,8 @@ esc(char *buf, size_t size, const char *s)
 static void
 msg_log(struct core_conn *c, struct msg *m)
 {
-	char ip[64], from[200], rc[400], rule[100];
-	struct buf rl;
+	char ip[64], from[200], rc[400], rule[100], mon[400];
+	struct buf rl, ml;
 	size_t i;
 
 	if (m->logged)
@@ -539,8 +539,16 @@ msg_log(struct core_conn *c, struct msg *m)
 			break;
 		}
 	}
+	/* monitor rules: what they would have done, never done */
+	buf_init(&ml, 300);
+	for (i = 0; i < m->eval.nmonitored; i++)
+		if (buf_appendf(&ml, "%s%s:%s@%s", i ? "," : "",
+		    m->eval.monitored[i].rule,
+		    pol_action_name(m->eval.monitored[i].action),
+		    pol_stage_name(m->eval.monitored[i].stage)) != 0)
+			break;
 	log_info("%s: client=%s mail_from=<%s> rcpts=%s nrcpt=%zu "
-	    "action=%s rule=%s stage=%s score=%g ms=%llu",
+	    "action=%s rule=%s stage=%s score=%g monitored=%s ms=%llu",
 	    c->qid[0] ? c->qid : "-", esc(ip, sizeof(ip), c->ip),
 	    esc(from, sizeof(from), m->mail_from),
 	    esc(rc, sizeof(rc), rl.p ? rl.p : ""), m->rcpts_seen,
@@ -548,8 +556,10 @@ msg_log(struct core_conn *c, struct msg *m)
 	    esc(rule, sizeof(rule), m->final_rule[0] ? m->final_rule : "-"),
 	    pol_stage_name(m->final_stage),
 	    m->eval.score_known ? m->eval.score : 0,
+	    esc(mon, sizeof(mon), ml.p ? ml.p : "-"),
 	    (unsigned long long)(clock_ms() - m->start_ms));
 	buf_free(&rl);
+	buf_free(&ml);
 }
 
 static void
@@ -813,6 +823,9 @@ core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 		struct pol_eval e;
 
 		pol_eval_init(&e);
+		/* a monitor rule is reported once per message */
+		memcpy(e.monitor_done, m->eval.monitor_done,
+		    sizeof(e.monitor_done));
 		rc = evaluate(c, &e, POL_STAGE_RCPT, &a, rule, text);
 		/* keep monitor hits and score of the message */
 		m->eval.score = e.score;
@@ -821,6 +834,8 @@ core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 		    m->eval.nmonitored < POL_MONITORED_MAX; i++)
 			m->eval.monitored[m->eval.nmonitored++] =
 			    e.monitored[i];
+		memcpy(m->eval.monitor_done, e.monitor_done,
+		    sizeof(e.monitor_done));
 	}
 	if (rc < 0) {
 		verdict_on_error(c, v, POL_STAGE_RCPT, "policy evaluation");
