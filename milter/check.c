@@ -25,6 +25,35 @@
 #define CHECK_FILE_MAX	(256u * 1024 * 1024)
 #define CHECK_RCPT_MAX	1000
 
+/* The rules evaluated, for --trace, as JSON array members. */
+struct trace_buf {
+	struct buf b;
+	size_t n;
+};
+
+static void json_str(struct buf *, const char *);
+
+static void
+trace_step(void *ctx, const struct pol_trace_step *st)
+{
+	static const char *const tri[] = { "false", "true", "unknown" };
+	struct trace_buf *t = ctx;
+	size_t i;
+
+	buf_appendf(&t->b, "%s{\"stage\": \"%s\", \"kind\": \"%s\", "
+	    "\"rule\": ", t->n++ ? ", " : "", pol_stage_name(st->stage),
+	    st->kind);
+	json_str(&t->b, st->name);
+	buf_appendf(&t->b, ", \"value\": \"%s\", \"facts\": [",
+	    tri[st->value <= POL_UNKNOWN ? st->value : POL_UNKNOWN]);
+	for (i = 0; i < st->nfacts; i++) {
+		if (i)
+			buf_append(&t->b, ", ", 2);
+		json_str(&t->b, st->facts[i]);
+	}
+	buf_append(&t->b, "]}", 2);
+}
+
 struct rcpt_result {
 	const char *rcpt;	/* borrows argv */
 	struct verdict v;	/* decided reject/tempfail only */
@@ -203,7 +232,7 @@ feed_body(struct core_conn *c, const char *p, size_t len)
 
 static int
 print_result(struct core_conn *c, const struct verdict *v,
-    const struct rcpt_result *rr, size_t nrr)
+    const struct rcpt_result *rr, size_t nrr, const struct trace_buf *tr)
 {
 	struct buf b;
 	char *facts, *mon;
@@ -238,7 +267,10 @@ print_result(struct core_conn *c, const struct verdict *v,
 			buf_append(&b, ", \"action\": \"continue\"", 22);
 		buf_append(&b, "}", 1);
 	}
-	buf_append(&b, "]}\n", 3);
+	buf_append(&b, "]", 1);
+	if (tr != NULL)
+		buf_appendf(&b, ", \"trace\": [%s]", tr->b.p ? tr->b.p : "");
+	buf_append(&b, "}\n", 2);
 	fputs(b.p, stdout);
 	buf_free(&b);
 	return fflush(stdout) == 0 ? 0 : 1;
@@ -290,11 +322,14 @@ check_main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'F' },
 		{ "rcpt", required_argument, NULL, 'R' },
 		{ "auth", required_argument, NULL, 'A' },
+		{ "trace", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf = NULL, *ip = NULL, *helo = NULL, *from = NULL;
 	const char *auth = NULL;
+	bool trace = false;
+	struct trace_buf tr;
 	struct rcpt_result *rr = xcalloc(CHECK_RCPT_MAX, sizeof(*rr));
 	struct core_client cl;
 	struct diag d = { 0 };
@@ -312,6 +347,7 @@ check_main(int argc, char **argv)
 		case 'H': helo = optarg; break;
 		case 'F': from = optarg; break;
 		case 'A': auth = optarg; break;
+		case 'T': trace = true; break;
 		case 'R':
 			if (nrr == CHECK_RCPT_MAX) {
 				fprintf(stderr, "portcullis check: too many "
@@ -324,7 +360,7 @@ check_main(int argc, char **argv)
 		default:
 			fputs("usage: portcullis check [-c conf] --ip IP "
 			    "[--helo NAME] --from ADDR --rcpt ADDR... "
-			    "[--auth USER] MESSAGE.eml\n", stderr);
+			    "[--auth USER] [--trace] MESSAGE.eml\n", stderr);
 			free(rr);
 			return ch == 'h' ? 0 : 2;
 		}
@@ -365,10 +401,15 @@ check_main(int argc, char **argv)
 	}
 	cl.ip = ip;
 	cl.name = NULL;
+	buf_init(&tr.b, 64 * 1024 * 1024);
+	tr.n = 0;
+	cl.trace = trace ? trace_step : NULL;
+	cl.trace_ctx = &tr;
 	c = core_connect(s, &cl, &v);
 	if (!v.decided)
 		run_events(c, helo, from, auth, rr, nrr, msg, len, &v);
-	rc = print_result(c, &v, rr, nrr);
+	rc = print_result(c, &v, rr, nrr, trace ? &tr : NULL);
+	buf_free(&tr.b);
 	verdict_clear(&v);
 	for (i = 0; i < nrr; i++)
 		verdict_clear(&rr[i].v);

@@ -60,6 +60,10 @@ void verdict_clear(struct verdict *);
 struct core_client {
 	const char *ip;		/* textual address, NULL when unknown */
 	const char *name;	/* name the MTA found, may be NULL */
+	/* optional: every rule evaluated on this connection, for
+	 * "portcullis check --trace" (NULL in the milter) */
+	void (*trace)(void *ctx, const struct pol_trace_step *);
+	void *trace_ctx;
 };
 
 /* Starts a connection with a reference to the current snapshot s (taken

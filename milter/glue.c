@@ -203,7 +203,7 @@ static sfsistat
 cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
 	char ip[INET6_ADDRSTRLEN] = "";
-	struct core_client cl = { NULL, hostname };
+	struct core_client cl = { NULL, hostname, NULL, NULL };
 	struct snapshot *s;
 	struct glue_conn *g;
 	struct verdict v;

@@ -100,8 +100,9 @@ struct core_conn {
 	enum pol_stage stage;	/* connection-level stage */
 	struct pol_eval conn_eval;
 	struct msg *msg;	/* owns; NULL between messages */
-	/* scratch for fact values handed to the evaluator */
-	const char *scratch_list[2];
+	/* tracing for "portcullis check --trace" (NULL: none) */
+	void (*trace)(void *ctx, const struct pol_trace_step *);
+	void *trace_ctx;
 };
 
 static const struct config *
@@ -484,6 +485,8 @@ evaluate(struct core_conn *c, struct pol_eval *e, enum pol_stage st,
 		c->msg->stage = st;
 	else
 		c->stage = st;
+	e->trace = c->trace;
+	e->trace_ctx = c->trace_ctx;
 	if (pol_evaluate(c->snap->pol, st, &pf, e) != 0)
 		return -1;
 	if (e->state != POL_TRUE)
@@ -634,6 +637,8 @@ core_connect(struct snapshot *s, const struct core_client *cl,
 	c->ip = xstrdup(cl->ip != NULL ? cl->ip : "");
 	c->client_name = xstrdup(cl->name != NULL ? cl->name : "");
 	c->ip_valid = cl->ip != NULL && pol_ip_parse(cl->ip, &c->ipbin) == 0;
+	c->trace = cl->trace;
+	c->trace_ctx = cl->trace_ctx;
 	/* IPv4-mapped IPv6 clients are IPv4 clients */
 	if (c->ip_valid && c->ipbin.family == AF_INET6) {
 		static const unsigned char mapped[12] =

@@ -32,7 +32,53 @@ struct run {
 	bool score_done;
 	enum pol_tri score_t;
 	double score;
+	/* tracing: the facts the current rule read */
+	const struct pol_eval *ev;	/* borrows; NULL: no trace */
+	struct pol_trace_step step;
+	char hdrnames[POL_TRACE_FACTS_MAX][80];
 };
+
+/* Notes a fact read by the rule being traced. */
+static void
+trace_fact(struct run *r, int fact, const char *hname)
+{
+	struct pol_trace_step *st = &r->step;
+	const char *name = pol_fact_info((enum pol_fact)fact)->name;
+	size_t i;
+
+	if (r->ev == NULL || r->ev->trace == NULL)
+		return;
+	if (fact == POL_FACT_HEADER && hname != NULL) {
+		if (st->nfacts >= POL_TRACE_FACTS_MAX)
+			return;
+		snprintf(r->hdrnames[st->nfacts], sizeof(r->hdrnames[0]),
+		    "header.%s", hname);
+		name = r->hdrnames[st->nfacts];
+	}
+	for (i = 0; i < st->nfacts; i++)
+		if (strcmp(st->facts[i], name) == 0)
+			return;
+	if (st->nfacts < POL_TRACE_FACTS_MAX)
+		st->facts[st->nfacts++] = name;
+}
+
+static void
+trace_begin(struct run *r)
+{
+	r->step.nfacts = 0;
+}
+
+static void
+trace_end(struct run *r, const char *kind, const char *name, enum pol_tri t)
+{
+	if (r->ev == NULL || r->ev->trace == NULL)
+		return;
+	r->step.stage = r->stage;
+	r->step.kind = kind;
+	r->step.name = name;
+	r->step.value = t;
+	r->ev->trace(r->ev->trace_ctx, &r->step);
+}
 
 static void
 run_init(struct run *r, const struct policy *pol,
@@ -77,10 +123,17 @@ compute_score(struct run *r)
 	r->score_t = POL_TRUE;
 	r->score = 0;
 	for (i = 0; i < r->pol->nscores; i++) {
+		struct pol_trace_step saved = r->step;
+
 		s = &r->pol->scores[i];
+		/* a score may be computed inside a rule's condition: keep
+		 * that rule's trace */
+		trace_begin(r);
 		t = eval_node(r, s->cond);
 		if (r->failed)
 			return;
+		trace_end(r, "score", s->name, t);
+		r->step = saved;
 		if (t == POL_TRUE)
 			r->score += s->add;
 		else if (t == POL_UNKNOWN)
@@ -105,6 +158,7 @@ compute_score(struct run *r)
 static int
 get_fact(struct run *r, int fact, const char *hname, struct pol_value *out)
 {
+	trace_fact(r, fact, hname);
 	if (fact == POL_FACT_SCORE) {
 		compute_score(r);
 		if (r->failed)
@@ -425,6 +479,7 @@ pol_evaluate(const struct policy *pol, enum pol_stage stage,
 	    stage >= POL_STAGE_COUNT)
 		return -1;
 	run_init(&r, pol, facts, stage);
+	r.ev = ev;
 	ev->state = POL_UNKNOWN;
 	ev->action = POL_ACT_NONE;
 	ev->rule = NULL;
@@ -432,9 +487,11 @@ pol_evaluate(const struct policy *pol, enum pol_stage stage,
 	ev->is_default = false;
 	for (i = 0; i < pol->nrules; i++) {
 		rule = &pol->rules[i];
+		trace_begin(&r);
 		t = rule->cond != NULL ? eval_node(&r, rule->cond) : POL_TRUE;
 		if (r.failed)
 			return -1;
+		trace_end(&r, rule->monitor ? "monitor" : "rule", rule->name, t);
 		if (rule->monitor) {
 			/* monitor rules never decide nor wait */
 			if (t == POL_TRUE)

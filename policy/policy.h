@@ -218,6 +218,18 @@ const char *pol_tag_text(const struct policy *);
  * monitor rules already fired.  Not shared between threads.
  */
 #define POL_MONITORED_MAX 32
+#define POL_TRACE_FACTS_MAX 16
+/* One evaluated rule, for tracing. */
+struct pol_trace_step {
+	enum pol_stage stage;
+	const char *kind;		/* "rule", "monitor" or "score" */
+	const char *name;		/* borrows from the policy */
+	enum pol_tri value;
+	/* facts the condition read, in order: fact names, "header.NAME"
+	 * for header facts (borrow, valid during the call) */
+	const char *facts[POL_TRACE_FACTS_MAX];
+	size_t nfacts;
+};
 struct pol_monitored {
 	const char *rule;		/* borrows from the policy */
 	enum pol_action action;
@@ -238,6 +250,10 @@ struct pol_eval {
 	bool score_known;
 	struct pol_monitored monitored[POL_MONITORED_MAX];
 	size_t nmonitored;
+	/* optional trace hook ("portcullis check --trace"), set after
+	 * pol_eval_init(); called for every rule and score rule evaluated */
+	void (*trace)(void *ctx, const struct pol_trace_step *);
+	void *trace_ctx;
 	/* private */
 	uint64_t monitor_done[4];
 };

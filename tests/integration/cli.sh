@@ -113,6 +113,10 @@ ok $? "a missing Subject is added with the tag"
 json "$T/j6" '[h["value"] for h in d["headers_added"] if h["name"]=="Authentication-Results"][0]' | grep 'smtp.mailfrom=postmaster@mx.sender.test' >/dev/null
 ok $? "null sender: smtp.mailfrom=postmaster@HELO"
 
+check --trace --ip 192.0.2.7 --from spam@bad.test --rcpt bob@corp.test "$T/msg.eml" >"$T/j7"
+[ "$(json "$T/j7" '[(t["stage"], t["rule"], t["value"], t["facts"]) for t in d["trace"]]')" = "[('connect', 'trusted', 'false', ['trusted']), ('connect', 'blocked', 'unknown', ['mail_from.domain']), ('helo', 'trusted', 'false', ['trusted']), ('helo', 'blocked', 'unknown', ['mail_from.domain']), ('mail', 'trusted', 'false', ['trusted']), ('mail', 'blocked', 'true', ['mail_from.domain'])]" ]
+ok $? "--trace lists each rule per stage with its value and facts: $(json "$T/j7" 'd["trace"]' | head -c 300)"
+
 check --ip 192.0.2.7 --from a@b.test "$T/msg.eml" >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ]; ok $? "check without --rcpt is a usage error (exit $rc)"
 check --ip 192.0.2.7 --from a@b.test --rcpt c@d.test "$T/missing.eml" >/dev/null 2>&1; rc=$?

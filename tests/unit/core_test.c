@@ -88,7 +88,7 @@ teardown(void **state)
 static struct core_conn *
 connect_from(const char *ip, struct verdict *v)
 {
-	struct core_client cl = { ip, NULL };
+	struct core_client cl = { ip, NULL, NULL, NULL };
 
 	return core_connect(snapshot_acquire(), &cl, v);
 }
