@@ -54,10 +54,6 @@ trace_step(void *ctx, const struct pol_trace_step *st)
 	buf_append(&t->b, "]}", 2);
 }
 
-struct rcpt_result {
-	const char *rcpt;	/* borrows argv */
-	struct verdict v;	/* decided reject/tempfail only */
-};
 
 static void
 json_str(struct buf *b, const char *s)
@@ -114,8 +110,8 @@ json_smtp(struct buf *b, const struct verdict *v)
 	buf_append(b, "}", 1);
 }
 
-static char *
-read_file(const char *path, size_t *len)
+char *
+check_read_file(const char *path, size_t *len)
 {
 	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	struct buf b;
@@ -230,9 +226,9 @@ feed_body(struct core_conn *c, const char *p, size_t len)
 	buf_free(&b);
 }
 
-static int
-print_result(struct core_conn *c, const struct verdict *v,
-    const struct rcpt_result *rr, size_t nrr, const struct trace_buf *tr)
+static char *
+result_json(struct core_conn *c, const struct verdict *v,
+    const struct check_rcpt *rr, size_t nrr, const struct trace_buf *tr)
 {
 	struct buf b;
 	char *facts, *mon;
@@ -271,15 +267,13 @@ print_result(struct core_conn *c, const struct verdict *v,
 	if (tr != NULL)
 		buf_appendf(&b, ", \"trace\": [%s]", tr->b.p ? tr->b.p : "");
 	buf_append(&b, "}\n", 2);
-	fputs(b.p, stdout);
-	buf_free(&b);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return b.p;
 }
 
 /* Runs the events; *v gets the message's verdict. */
 static void
 run_events(struct core_conn *c, const char *helo, const char *from,
-    const char *auth, struct rcpt_result *rr, size_t nrr,
+    const char *auth, struct check_rcpt *rr, size_t nrr,
     const char *msg, size_t len, struct verdict *v)
 {
 	size_t i, open = 0, body;
@@ -313,6 +307,38 @@ run_events(struct core_conn *c, const char *helo, const char *from,
 	core_eom(c, v);
 }
 
+char *
+check_message(struct snapshot *s, const struct check_msg *m,
+    struct verdict *v)
+{
+	struct core_client cl;
+	struct trace_buf tr;
+	struct core_conn *c;
+	char helobuf[80], *json;
+	const char *helo = m->helo;
+
+	addr_init();
+	tag_init();
+	if (helo == NULL) {
+		snprintf(helobuf, sizeof(helobuf), "[%s]", m->ip);
+		helo = helobuf;
+	}
+	cl.ip = m->ip;
+	cl.name = NULL;
+	buf_init(&tr.b, 64 * 1024 * 1024);
+	tr.n = 0;
+	cl.trace = m->trace ? trace_step : NULL;
+	cl.trace_ctx = &tr;
+	c = core_connect(snapshot_ref(s), &cl, v);
+	if (!v->decided)
+		run_events(c, helo, m->from, m->auth, m->rcpts, m->nrcpt,
+		    m->msg, m->len, v);
+	json = result_json(c, v, m->rcpts, m->nrcpt, m->trace ? &tr : NULL);
+	buf_free(&tr.b);
+	core_close(c);
+	return json;
+}
+
 int
 check_main(int argc, char **argv)
 {
@@ -329,15 +355,12 @@ check_main(int argc, char **argv)
 	const char *conf = NULL, *ip = NULL, *helo = NULL, *from = NULL;
 	const char *auth = NULL;
 	bool trace = false;
-	struct trace_buf tr;
-	struct rcpt_result *rr = xcalloc(CHECK_RCPT_MAX, sizeof(*rr));
-	struct core_client cl;
+	struct check_rcpt *rr = xcalloc(CHECK_RCPT_MAX, sizeof(*rr));
 	struct diag d = { 0 };
 	struct snapshot *s;
-	struct core_conn *c;
 	struct verdict v;
 	size_t nrr = 0, len, i;
-	char *msg, helobuf[80];
+	char *msg;
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -373,7 +396,7 @@ check_main(int argc, char **argv)
 	}
 	if (conf == NULL && access(config_default_path(), F_OK) == 0)
 		conf = config_default_path();
-	if ((msg = read_file(argv[optind], &len)) == NULL) {
+	if ((msg = check_read_file(argv[optind], &len)) == NULL) {
 		fprintf(stderr, "portcullis check: %s: %s\n", argv[optind],
 		    strerror(errno));
 		free(rr);
@@ -392,28 +415,19 @@ check_main(int argc, char **argv)
 		free(rr);
 		return 1;
 	}
-	addr_init();
-	tag_init();
-	snapshot_publish(snapshot_ref(s));
-	if (helo == NULL) {
-		snprintf(helobuf, sizeof(helobuf), "[%s]", ip);
-		helo = helobuf;
+	snapshot_publish(s);
+	{
+		struct check_msg m = { ip, helo, from, auth, rr, nrr, msg,
+		    len, trace };
+		char *json = check_message(s, &m, &v);
+
+		fputs(json, stdout);
+		free(json);
+		rc = fflush(stdout) == 0 ? 0 : 1;
 	}
-	cl.ip = ip;
-	cl.name = NULL;
-	buf_init(&tr.b, 64 * 1024 * 1024);
-	tr.n = 0;
-	cl.trace = trace ? trace_step : NULL;
-	cl.trace_ctx = &tr;
-	c = core_connect(s, &cl, &v);
-	if (!v.decided)
-		run_events(c, helo, from, auth, rr, nrr, msg, len, &v);
-	rc = print_result(c, &v, rr, nrr, trace ? &tr : NULL);
-	buf_free(&tr.b);
 	verdict_clear(&v);
 	for (i = 0; i < nrr; i++)
 		verdict_clear(&rr[i].v);
-	core_close(c);
 	snapshot_clear();
 	free(msg);
 	free(rr);

@@ -206,21 +206,17 @@ dns_new(const struct dns_options *o, const char **err)
 		else if (ub_ctx_hosts(d->ctx, NULL) != 0)
 			log_warn("dns: cannot read /etc/hosts");
 	}
+	if (*err == NULL && o->no_network) {
+		/* a static root zone: every name outside the local data is
+		 * answered NXDOMAIN from memory, so no packet leaves the
+		 * process (declared before the data, or libunbound refuses) */
+		if (ub_ctx_set_option(d->ctx, "local-zone:", ". static") != 0)
+			*err = "cannot isolate the resolver";
+	}
 	if (*err == NULL && o->local_data != NULL) {
 		for (i = 0; *err == NULL && o->local_data[i] != NULL; i++)
 			if (ub_ctx_data_add(d->ctx, o->local_data[i]) != 0)
 				*err = "invalid DNS record in local data";
-	}
-	if (*err == NULL && o->no_network) {
-		/* every name outside the local data is NXDOMAIN, and no
-		 * packet leaves the process */
-		if (ub_ctx_set_option(d->ctx, "local-zone:",
-		    ". static") != 0 ||
-		    ub_ctx_set_option(d->ctx, "do-not-query-address:",
-		    "0.0.0.0/0") != 0 ||
-		    ub_ctx_set_option(d->ctx, "do-not-query-address:",
-		    "::/0") != 0)
-			*err = "cannot isolate the resolver";
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	if (*err == NULL && pipe(d->stop_pipe) != 0)

@@ -14,6 +14,13 @@
 static enum log_dest log_dest = LOG_TO_STDERR;
 static const char *log_ident = "portcullis";
 static bool log_debug_on;
+static bool log_info_off;
+
+void
+log_set_info(bool on)
+{
+	log_info_off = !on;
+}
 
 void
 log_open(const char *ident, enum log_dest dest)
@@ -66,7 +73,18 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-LOG_FN(log_info, LOG_INFO, "")
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_info_off)
+		return;
+	va_start(ap, fmt);
+	log_v(LOG_INFO, "", fmt, ap);
+	va_end(ap);
+}
+
 LOG_FN(log_warn, LOG_WARNING, "warning: ")
 LOG_FN(log_err, LOG_ERR, "error: ")
 

@@ -13,6 +13,8 @@ enum log_dest { LOG_TO_STDERR, LOG_TO_SYSLOG };
 
 void log_open(const char *ident, enum log_dest);
 void log_set_debug(bool);
+/* Info lines on or off (tools that print their own results). */
+void log_set_info(bool);
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

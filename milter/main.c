@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "casetest.h"
 #include "check.h"
 #include "glue.h"
 #include "log.h"
@@ -50,7 +51,9 @@ usage(FILE *fp)
 	    "       portcullis -n [-c conf]\n"
 	    "       portcullis -V\n"
 	    "       portcullis check [-c conf] --ip IP [--helo NAME] "
-	    "--from ADDR --rcpt ADDR... [--auth USER] MESSAGE.eml\n", fp);
+	    "--from ADDR --rcpt ADDR... [--auth USER] [--trace] "
+	    "MESSAGE.eml\n"
+	    "       portcullis test [-c conf] CASE...|DIR\n", fp);
 }
 
 static void
@@ -379,6 +382,8 @@ main(int argc, char **argv)
 	log_open("portcullis", LOG_TO_STDERR);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "test") == 0)
+		return casetest_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:p:fu:P:nVh")) != -1) {
 		switch (ch) {
 		case 'c':

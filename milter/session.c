@@ -76,7 +76,6 @@ struct msg {
 	unsigned rejected_rcpts;
 	bool fact_failed;	/* the provider could not compute a fact */
 	/* facts asked for, for "portcullis check" */
-	bool asked[POL_FACT_COUNT];
 	char **asked_headers;	/* owns */
 	size_t nasked_headers;
 };
@@ -100,6 +99,7 @@ struct core_conn {
 	enum pol_stage stage;	/* connection-level stage */
 	struct pol_eval conn_eval;
 	struct msg *msg;	/* owns; NULL between messages */
+	bool asked[POL_FACT_COUNT];	/* facts read, for "check" */
 	/* tracing for "portcullis check --trace" (NULL: none) */
 	void (*trace)(void *ctx, const struct pol_trace_step *);
 	void *trace_ctx;
@@ -252,13 +252,14 @@ msg_parse_from(struct msg *m)
 }
 
 static void
-note_asked(struct msg *m, enum pol_fact f, const char *hname)
+note_asked(struct core_conn *c, struct msg *m, enum pol_fact f,
+    const char *hname)
 {
 	size_t i;
 
+	c->asked[f] = true;
 	if (m == NULL)
 		return;
-	m->asked[f] = true;
 	if (hname == NULL)
 		return;
 	for (i = 0; i < m->nasked_headers; i++)
@@ -296,7 +297,7 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 	out->type = POL_V_UNKNOWN;
 	if (!snapshot_fact_supported(f))
 		return -1;	/* snapshot_load() refuses such policies */
-	note_asked(m, f, f == POL_FACT_HEADER ? hname : NULL);
+	note_asked(c, m, f, f == POL_FACT_HEADER ? hname : NULL);
 	switch (f) {
 	case POL_FACT_TRUSTED:
 		val_bool(out, c->ip_valid &&
@@ -1187,12 +1188,11 @@ core_facts_json(struct core_conn *c)
 	bool first = true;
 
 	buf_init(&b, 4 * 1024 * 1024);
-	if (m == NULL)
-		return xstrdup("");
-	memcpy(asked, m->asked, sizeof(asked));
-	hnames = m->asked_headers;
-	nh = m->nasked_headers;
-	m->stage = POL_STAGE_EOM;
+	memcpy(asked, c->asked, sizeof(asked));
+	hnames = m != NULL ? m->asked_headers : NULL;
+	nh = m != NULL ? m->nasked_headers : 0;
+	if (m != NULL)
+		m->stage = POL_STAGE_EOM;
 	for (f = 0; f < POL_FACT_COUNT; f++) {
 		if (!asked[f] || f == POL_FACT_HEADER)
 			continue;
@@ -1200,7 +1200,7 @@ core_facts_json(struct core_conn *c)
 			continue;
 		buf_appendf(&b, "%s\"%s\": ", first ? "" : ", ",
 		    pol_fact_info((enum pol_fact)f)->name);
-		if (f == POL_FACT_SCORE) {
+		if (f == POL_FACT_SCORE && m != NULL) {
 			v.type = POL_V_NUM;
 			v.num = m->eval.score;
 		}

@@ -113,17 +113,25 @@ snapshot_load(const char *conf_path, struct diag *d)
 }
 
 int
-snapshot_start(struct snapshot *s, struct diag *d)
+snapshot_start_with(struct snapshot *s, const struct dns_options *o,
+    struct diag *d)
 {
-	struct dns_options o = { 0 };
 	const char *err;
 
-	o.forwarder = s->cfg->resolver;
-	if ((s->dns = dns_new(&o, &err)) == NULL) {
+	if ((s->dns = dns_new(o, &err)) == NULL) {
 		diag_add(d, true, "resolver: %s", err);
 		return -1;
 	}
 	return 0;
+}
+
+int
+snapshot_start(struct snapshot *s, struct diag *d)
+{
+	struct dns_options o = { 0 };
+
+	o.forwarder = s->cfg->resolver;
+	return snapshot_start_with(s, &o, d);
 }
 
 void

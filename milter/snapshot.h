@@ -17,6 +17,7 @@
 #include "policy.h"
 
 struct dns;
+struct dns_options;
 
 struct snapshot {
 	atomic_int refs;
@@ -34,6 +35,10 @@ struct snapshot {
 struct snapshot *snapshot_load(const char *conf_path, struct diag *d);
 /* Starts the snapshot's resolver.  0, or -1 with a message in *d. */
 int snapshot_start(struct snapshot *, struct diag *d);
+/* The same with explicit resolver options ("portcullis test": local data,
+ * no network). */
+int snapshot_start_with(struct snapshot *, const struct dns_options *,
+    struct diag *d);
 
 /* Publishes s as current (takes over the caller's reference). */
 void snapshot_publish(struct snapshot *s);
