@@ -31,7 +31,6 @@ struct trace_buf {
 	size_t n;
 };
 
-static void json_str(struct buf *, const char *);
 
 static void
 trace_step(void *ctx, const struct pol_trace_step *st)
@@ -43,41 +42,18 @@ trace_step(void *ctx, const struct pol_trace_step *st)
 	buf_appendf(&t->b, "%s{\"stage\": \"%s\", \"kind\": \"%s\", "
 	    "\"rule\": ", t->n++ ? ", " : "", pol_stage_name(st->stage),
 	    st->kind);
-	json_str(&t->b, st->name);
+	buf_append_json(&t->b, st->name);
 	buf_appendf(&t->b, ", \"value\": \"%s\", \"facts\": [",
 	    tri[st->value <= POL_UNKNOWN ? st->value : POL_UNKNOWN]);
 	for (i = 0; i < st->nfacts; i++) {
 		if (i)
 			buf_append(&t->b, ", ", 2);
-		json_str(&t->b, st->facts[i]);
+		buf_append_json(&t->b, st->facts[i]);
 	}
 	buf_append(&t->b, "]}", 2);
 }
 
 
-static void
-json_str(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	buf_append(b, "\"", 1);
-	for (; s != NULL && *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			char e[2] = { '\\', (char)ch };
-
-			buf_append(b, e, 2);
-		} else if (ch < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4],
-			    hex[ch & 15] };
-
-			buf_append(b, e, 6);
-		} else
-			buf_append(b, (const char *)&ch, 1);
-	}
-	buf_append(b, "\"", 1);
-}
 
 static void
 json_edits(struct buf *b, const char *key, const struct hdr_edit *e,
@@ -88,10 +64,10 @@ json_edits(struct buf *b, const char *key, const struct hdr_edit *e,
 	buf_appendf(b, ", \"%s\": [", key);
 	for (i = 0; i < n; i++) {
 		buf_appendf(b, "%s{\"name\": ", i ? ", " : "");
-		json_str(b, e[i].name);
+		buf_append_json(b, e[i].name);
 		if (with_value) {
 			buf_append(b, ", \"value\": ", 11);
-			json_str(b, e[i].value);
+			buf_append_json(b, e[i].value);
 		}
 		if (!with_value || e[i].index > 0)
 			buf_appendf(b, ", \"index\": %u", e[i].index);
@@ -104,9 +80,9 @@ static void
 json_smtp(struct buf *b, const struct verdict *v)
 {
 	buf_appendf(b, ", \"smtp\": {\"code\": %d, \"dsn\": ", v->code);
-	json_str(b, v->dsn);
+	buf_append_json(b, v->dsn);
 	buf_append(b, ", \"text\": ", 10);
-	json_str(b, v->text);
+	buf_append_json(b, v->text);
 	buf_append(b, "}", 1);
 }
 
@@ -239,7 +215,7 @@ result_json(struct core_conn *c, const struct verdict *v,
 	if (v->action == POL_ACT_REJECT || v->action == POL_ACT_TEMPFAIL)
 		json_smtp(&b, v);
 	buf_append(&b, ", \"rule\": ", 10);
-	json_str(&b, v->rule);
+	buf_append_json(&b, v->rule);
 	buf_appendf(&b, ", \"stage\": \"%s\", \"score\": %g",
 	    pol_stage_name(v->stage), v->score);
 	facts = core_facts_json(c);
@@ -253,11 +229,11 @@ result_json(struct core_conn *c, const struct verdict *v,
 	buf_append(&b, ", \"recipients\": [", 17);
 	for (i = 0; i < nrr; i++) {
 		buf_appendf(&b, "%s{\"rcpt\": ", i ? ", " : "");
-		json_str(&b, rr[i].rcpt);
+		buf_append_json(&b, rr[i].rcpt);
 		if (rr[i].v.decided) {
 			buf_appendf(&b, ", \"action\": \"%s\", \"rule\": ",
 			    pol_action_name(rr[i].v.action));
-			json_str(&b, rr[i].v.rule);
+			buf_append_json(&b, rr[i].v.rule);
 			json_smtp(&b, &rr[i].v);
 		} else
 			buf_append(&b, ", \"action\": \"continue\"", 22);

@@ -626,12 +626,32 @@ msg_final(struct msg *m, const struct verdict *v)
 
 /* ---- events ---- */
 
+/*
+ * Evaluates a connection-level stage (connect, HELO).  A decision is kept
+ * for every message of the connection; only an accept answers at once:
+ * refusals are given at MAIL, where every MTA relays our reply text.
+ */
+static void
+conn_evaluate(struct core_conn *c, enum pol_stage st, struct verdict *v)
+{
+	int rc = evaluate(c, &c->conn_eval, st, &c->conn_action,
+	    c->conn_rule, c->conn_text);
+
+	if (rc < 0)
+		verdict_on_error(c, v, st, "policy evaluation");
+	else if (rc > 0) {
+		c->conn_stage = st;
+		if (c->conn_action == POL_ACT_ACCEPT)
+			verdict_decide(v, POL_ACT_ACCEPT, st, c->conn_rule,
+			    NULL);
+	}
+}
+
 struct core_conn *
 core_connect(struct snapshot *s, const struct core_client *cl,
     struct verdict *v)
 {
 	struct core_conn *c = xcalloc(1, sizeof(*c));
-	int rc;
 
 	memset(v, 0, sizeof(*v));
 	c->snap = s;
@@ -660,18 +680,7 @@ core_connect(struct snapshot *s, const struct core_client *cl,
 	/* early fetch: DNS work for facts the policy uses starts now */
 	if (pol_references(s->pol, POL_FACT_CLIENT_PTR))
 		ptr_start(c);
-	rc = evaluate(c, &c->conn_eval, POL_STAGE_CONNECT, &c->conn_action,
-	    c->conn_rule, c->conn_text);
-	if (rc < 0)
-		verdict_on_error(c, v, POL_STAGE_CONNECT, "policy evaluation");
-	else if (rc > 0) {
-		c->conn_stage = POL_STAGE_CONNECT;
-		/* only an accept answers at connect; refusals are given at
-		 * MAIL, where every MTA relays our reply text */
-		if (c->conn_action == POL_ACT_ACCEPT)
-			verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_CONNECT,
-			    c->conn_rule, NULL);
-	}
+	conn_evaluate(c, POL_STAGE_CONNECT, v);
 	return c;
 }
 
@@ -705,8 +714,6 @@ core_needs_body(const struct core_conn *c)
 void
 core_helo(struct core_conn *c, const char *helo, struct verdict *v)
 {
-	int rc;
-
 	memset(v, 0, sizeof(*v));
 	free(c->helo);
 	c->helo = xstrndup(helo != NULL ? helo : "", 255);
@@ -714,16 +721,7 @@ core_helo(struct core_conn *c, const char *helo, struct verdict *v)
 		return;
 	/* the connection was undecided: HELO may decide it */
 	pol_eval_init(&c->conn_eval);
-	rc = evaluate(c, &c->conn_eval, POL_STAGE_HELO, &c->conn_action,
-	    c->conn_rule, c->conn_text);
-	if (rc < 0)
-		verdict_on_error(c, v, POL_STAGE_HELO, "policy evaluation");
-	else if (rc > 0) {
-		c->conn_stage = POL_STAGE_HELO;
-		if (c->conn_action == POL_ACT_ACCEPT)
-			verdict_decide(v, POL_ACT_ACCEPT, POL_STAGE_HELO,
-			    c->conn_rule, NULL);
-	}
+	conn_evaluate(c, POL_STAGE_HELO, v);
 }
 
 /* Message-level decision handling shared by MAIL, EOH. */
@@ -1121,29 +1119,6 @@ core_abort(struct core_conn *c)
 
 /* ---- JSON for portcullis check ---- */
 
-static void
-json_str(struct buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	buf_append(b, "\"", 1);
-	for (; s != NULL && *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			char e[2] = { '\\', (char)ch };
-
-			buf_append(b, e, 2);
-		} else if (ch < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4],
-			    hex[ch & 15] };
-
-			buf_append(b, e, 6);
-		} else
-			buf_append(b, (const char *)&ch, 1);
-	}
-	buf_append(b, "\"", 1);
-}
 
 static void
 json_value(struct buf *b, const struct pol_value *v)
@@ -1159,14 +1134,14 @@ json_value(struct buf *b, const struct pol_value *v)
 		break;
 	case POL_V_STR:
 	case POL_V_IP:
-		json_str(b, v->s);
+		buf_append_json(b, v->s);
 		break;
 	case POL_V_LIST:
 		buf_append(b, "[", 1);
 		for (i = 0; i < v->nlist; i++) {
 			if (i)
 				buf_append(b, ", ", 2);
-			json_str(b, v->list[i]);
+			buf_append_json(b, v->list[i]);
 		}
 		buf_append(b, "]", 1);
 		break;
@@ -1214,7 +1189,7 @@ core_facts_json(struct core_conn *c)
 			continue;
 		snprintf(key, sizeof(key), "header.%s", hnames[i]);
 		buf_append(&b, first ? "" : ", ", first ? 0 : 2);
-		json_str(&b, key);
+		buf_append_json(&b, key);
 		buf_append(&b, ": ", 2);
 		json_value(&b, &v);
 		first = false;
@@ -1235,7 +1210,7 @@ core_monitored_json(struct core_conn *c)
 		const struct pol_monitored *pm = &m->eval.monitored[i];
 
 		buf_appendf(&b, "%s{\"rule\": ", i ? ", " : "");
-		json_str(&b, pm->rule);
+		buf_append_json(&b, pm->rule);
 		buf_appendf(&b, ", \"action\": \"%s\", \"stage\": \"%s\"}",
 		    pol_action_name(pm->action), pol_stage_name(pm->stage));
 	}

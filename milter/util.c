@@ -145,6 +145,30 @@ buf_appendf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
+int
+buf_append_json(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = buf_append(b, "\"", 1);
+
+	for (; s != NULL && *s != '\0' && rc == 0; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			char e[2] = { '\\', (char)ch };
+
+			rc = buf_append(b, e, 2);
+		} else if (ch < 0x20) {
+			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4],
+			    hex[ch & 15] };
+
+			rc = buf_append(b, e, 6);
+		} else
+			rc = buf_append(b, (const char *)&ch, 1);
+	}
+	return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}
+
 void
 buf_free(struct buf *b)
 {

@@ -36,6 +36,8 @@ int buf_append(struct buf *, const char *, size_t);
 int buf_appendf(struct buf *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *);
+/* Appends s as a JSON string (quoted, escaped).  -1 past the maximum. */
+int buf_append_json(struct buf *, const char *s);
 
 /* ASCII case-insensitive comparisons, locale independent. */
 bool str_ieq(const char *, const char *);
