@@ -391,6 +391,29 @@ dns_name_from_wire(const unsigned char *p, size_t len, char *out,
 	return -1;
 }
 
+long
+dns_txt_join(const unsigned char *p, size_t len, char *out, size_t outlen,
+    int nul_ok)
+{
+	size_t i = 0, o = 0;
+
+	if (outlen == 0)
+		return -1;
+	while (i < len) {
+		size_t n = p[i++];
+
+		if (n > len - i || o + n >= outlen)
+			return -1;
+		if (!nul_ok && memchr(p + i, '\0', n) != NULL)
+			return -1;
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
 int
 dns_reverse_name(int family, const unsigned char *a, char *out,
     size_t outlen)

@@ -78,6 +78,15 @@ void dns_query_free(struct dns_query *);
 int dns_name_from_wire(const unsigned char *, size_t, char *out,
     size_t outlen);
 
+/*
+ * Joins the character-strings of one TXT rdata (RFC 1035 3.3.14; RFC 7208
+ * 3.3 and RFC 6376 3.6.2.2 concatenate them without separator) into out,
+ * NUL-terminated.  Returns the length, or -1 when the rdata is malformed,
+ * holds a NUL byte (nul_ok false) or does not fit.
+ */
+long dns_txt_join(const unsigned char *rdata, size_t len, char *out,
+    size_t outlen, int nul_ok);
+
 /* The reverse-lookup name of an address (in-addr.arpa / ip6.arpa). */
 int dns_reverse_name(int family, const unsigned char *addr, char *out,
     size_t outlen);
