@@ -1,0 +1,757 @@
+/*
+ * dmarc.c - DMARC evaluation after RFC 9989 (DMARCbis): the record
+ * parser, policy discovery and Organizational Domain by the DNS tree walk
+ * (no Public Suffix List), relaxed/strict alignment of the SPF and DKIM
+ * identities, sp=/np=/t= and the legacy pct= tag.
+ * Owns: per dmarc_evaluate() call, a heap cache of _dmarc lookups and a
+ * TXT join buffer, both freed before it returns; no locks, no globals.
+ * Limits: see dmarc.h (DMARC_WALK_MAX, DMARC_QUERIES_MAX, ...).
+ * Errors: DNS failures become DMARC_R_TEMPERROR, limits and unusable From
+ * domains DMARC_R_PERMERROR; nothing is logged here (the caller logs the
+ * summary line with the queue id).
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmarc.h"
+#include "dns.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------ */
+/* Record parser (RFC 9989 4.7, 4.8)                                  */
+/* ------------------------------------------------------------------ */
+
+static bool
+dm_wsp(char c)
+{
+	/* WSP, and the CR LF of folding whitespace */
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void
+dm_trim(const char **s, size_t *n)
+{
+	while (*n > 0 && dm_wsp((*s)[0])) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && dm_wsp((*s)[*n - 1]))
+		(*n)--;
+}
+
+static bool
+dm_is(const char *s, size_t n, const char *word)
+{
+	return mem_ieq(s, n, word, strlen(word));
+}
+
+static int
+dm_policy_word(const char *s, size_t n, enum dmarc_policy *p)
+{
+	if (dm_is(s, n, "none"))
+		*p = DMARC_P_NONE;
+	else if (dm_is(s, n, "quarantine"))
+		*p = DMARC_P_QUARANTINE;
+	else if (dm_is(s, n, "reject"))
+		*p = DMARC_P_REJECT;
+	else
+		return -1;
+	return 0;
+}
+
+/* fo: one or more of 0 1 d s separated by ':' (RFC 9990 / 7489 6.3). */
+static bool
+dm_fo_valid(const char *s, size_t n)
+{
+	size_t	i;
+	bool	want_opt = true;
+
+	if (n == 0 || n > DMARC_FO_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (dm_wsp(c))
+			continue;
+		if (want_opt) {
+			if (c != '0' && c != '1' && c != 'd' && c != 'D' &&
+			    c != 's' && c != 'S')
+				return false;
+			want_opt = false;
+		} else if (c == ':')
+			want_opt = true;
+		else
+			return false;
+	}
+	return !want_opt;
+}
+
+enum dm_tag {
+	DM_T_P, DM_T_SP, DM_T_NP, DM_T_ADKIM, DM_T_ASPF, DM_T_T, DM_T_PSD,
+	DM_T_PCT, DM_T_RUA, DM_T_RUF, DM_T_FO, DM_T_N
+};
+
+static const char *const dm_tag_names[DM_T_N] = {
+	"p", "sp", "np", "adkim", "aspf", "t", "psd", "pct", "rua", "ruf", "fo"
+};
+
+/* Applies one known tag; returns -1 for an invalid value. */
+static int
+dm_tag_apply(struct dmarc_record *r, enum dm_tag t, const char *v, size_t n)
+{
+	size_t	i;
+	int	pct;
+
+	switch (t) {
+	case DM_T_P:
+		if (dm_policy_word(v, n, &r->p) == -1)
+			return -1;
+		r->has_p = true;
+		return 0;
+	case DM_T_SP:
+		if (dm_policy_word(v, n, &r->sp) == -1)
+			return -1;
+		r->has_sp = true;
+		return 0;
+	case DM_T_NP:
+		if (dm_policy_word(v, n, &r->np) == -1)
+			return -1;
+		r->has_np = true;
+		return 0;
+	case DM_T_ADKIM:
+	case DM_T_ASPF:
+		if (!dm_is(v, n, "r") && !dm_is(v, n, "s"))
+			return -1;
+		if (t == DM_T_ADKIM)
+			r->adkim_strict = dm_is(v, n, "s");
+		else
+			r->aspf_strict = dm_is(v, n, "s");
+		return 0;
+	case DM_T_T:
+		if (dm_is(v, n, "y"))
+			r->testing = true;
+		else if (!dm_is(v, n, "n"))
+			return -1;
+		r->has_t = true;
+		return 0;
+	case DM_T_PSD:
+		if (dm_is(v, n, "y"))
+			r->psd = DMARC_PSD_Y;
+		else if (dm_is(v, n, "n"))
+			r->psd = DMARC_PSD_N;
+		else if (dm_is(v, n, "u"))
+			r->psd = DMARC_PSD_U;
+		else
+			return -1;
+		return 0;
+	case DM_T_PCT:
+		if (n == 0 || n > 3)
+			return -1;
+		for (pct = 0, i = 0; i < n; i++) {
+			if (v[i] < '0' || v[i] > '9')
+				return -1;
+			pct = pct * 10 + (v[i] - '0');
+		}
+		if (pct > 100)
+			return -1;
+		r->pct = pct;
+		return 0;
+	case DM_T_RUA:
+	case DM_T_RUF:
+		if (n > DMARC_URI_MAX) {
+			r->uri_dropped = true;
+			return 0;
+		}
+		memcpy(t == DM_T_RUA ? r->rua : r->ruf, v, n);
+		(t == DM_T_RUA ? r->rua : r->ruf)[n] = '\0';
+		return 0;
+	case DM_T_FO:
+		if (!dm_fo_valid(v, n))
+			return -1;
+		memcpy(r->fo, v, n);
+		r->fo[n] = '\0';
+		return 0;
+	case DM_T_N:
+		break;
+	}
+	return -1;
+}
+
+int
+dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *r)
+{
+	bool	seen[DM_T_N] = { false };
+	size_t	pos = 0, ntag = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->pct = -1;
+	r->fo[0] = '0';
+	if (txt == NULL || len > DMARC_RECORD_MAX ||
+	    memchr(txt, '\0', len) != NULL)
+		return -1;
+	for (;;) {
+		const char	*part = txt + pos, *name, *val, *eq;
+		size_t		 plen, nlen, vlen, end = pos;
+		int		 t;
+
+		while (end < len && txt[end] != ';')
+			end++;
+		plen = end - pos;
+		dm_trim(&part, &plen);
+		eq = memchr(part, '=', plen);
+		if (eq != NULL) {
+			name = part;
+			nlen = (size_t)(eq - part);
+			val = eq + 1;
+			vlen = plen - nlen - 1;
+			dm_trim(&name, &nlen);
+			dm_trim(&val, &vlen);
+		} else {
+			name = val = part;
+			nlen = vlen = 0;
+		}
+		if (ntag == 0) {
+			/* RFC 9989 4.10: a record not starting with the v
+			 * tag of this version is not a DMARC record */
+			if (eq == NULL || !dm_is(name, nlen, "v") ||
+			    !dm_is(val, vlen, "DMARC1"))
+				return -1;
+		} else if (plen == 0) {
+			/* an empty part: a trailing or doubled ';' */
+		} else if (eq == NULL || nlen == 0) {
+			r->bad_values++;
+		} else {
+			for (t = 0; t < DM_T_N; t++)
+				if (dm_is(name, nlen, dm_tag_names[t]))
+					break;
+			if (t == DM_T_N)
+				r->unknown_tags++;	/* MUST be ignored */
+			else if (seen[t])
+				r->bad_values++;	/* first one kept */
+			else {
+				seen[t] = true;
+				if (dm_tag_apply(r, (enum dm_tag)t, val,
+				    vlen) == -1)
+					r->bad_values++;
+			}
+		}
+		ntag++;
+		if (end >= len)
+			break;
+		pos = end + 1;
+	}
+	/* Defaults (RFC 9989 4.7): no valid p is p=none, sp follows p, np
+	 * follows sp. */
+	if (!r->has_p)
+		r->p = DMARC_P_NONE;
+	if (!r->has_sp)
+		r->sp = r->p;
+	if (!r->has_np)
+		r->np = r->sp;
+	/* Legacy pct (RFC 7489): sampling is gone in RFC 9989; pct=0 meant
+	 * "do not apply the policy", which t=y now says.  t= wins. */
+	if (!r->has_t && r->pct == 0)
+		r->testing = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Evaluation                                                         */
+/* ------------------------------------------------------------------ */
+
+enum dm_state {
+	DM_LV_NONE,	/* no record, or not exactly one (RFC 9989 4.10) */
+	DM_LV_RECORD,
+	DM_LV_TEMP	/* SERVFAIL, timeout, internal error */
+};
+
+struct dm_level {
+	char			name[DMARC_DOMAIN_MAX + 1];
+	enum dm_state		state;
+	struct dmarc_record	rec;
+};
+
+struct dm_ctx {
+	struct dns		*dns;		/* borrowed */
+	uint64_t		 deadline;
+	struct dm_level		*lv;		/* owns; DMARC_QUERIES_MAX */
+	size_t			 nlv;
+	unsigned		 queries;
+	char			*txt;		/* owns; TXT join buffer */
+};
+
+#define DM_TXT_BUF	(DNS_RDATA_MAX + 1)
+#define DM_LABELS_MAX	128		/* 253 octets hold at most 127 */
+
+enum dm_rc { DM_OK = 0, DM_TEMP = -1, DM_LIMIT = -2 };
+
+/* Copies a string known to fit (domains <= DMARC_DOMAIN_MAX, policy
+ * words); one that does not is a bug, and leaves dst empty. */
+static void
+dm_word(char *dst, size_t size, const char *w)
+{
+	size_t	n = strlen(w);
+
+	if (n >= size) {
+		dst[0] = '\0';
+		return;
+	}
+	memcpy(dst, w, n + 1);
+}
+
+/* Lower-cased copy without a trailing dot; LDH and '_' labels only. */
+static int
+dm_domain_norm(const char *in, char *out)
+{
+	size_t	n, i, lab = 0;
+
+	if (in == NULL)
+		return -1;
+	n = strnlen(in, DMARC_DOMAIN_MAX + 2);
+	if (n > 0 && in[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DMARC_DOMAIN_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '.') {
+			if (lab == 0)
+				return -1;
+			lab = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_') {
+			lab++;
+		} else if (c >= 'A' && c <= 'Z') {
+			c = (unsigned char)(c - 'A' + 'a');
+			lab++;
+		} else
+			return -1;
+		if (lab > 63)
+			return -1;
+		out[i] = (char)c;
+	}
+	if (lab == 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+/* Start offsets of the labels of d, leftmost first; their count. */
+static size_t
+dm_labels(const char *d, size_t off[DM_LABELS_MAX])
+{
+	size_t	n = 0, i;
+
+	off[n++] = 0;
+	for (i = 0; d[i] != '\0'; i++)
+		if (d[i] == '.' && n < DM_LABELS_MAX)
+			off[n++] = i + 1;
+	return n;
+}
+
+/* Next tree-walk target (RFC 9989 4.10): the label index after idx, or
+ * n when the single-label name was the last. */
+static size_t
+dm_walk_next(size_t idx, size_t n)
+{
+	size_t	m = n - idx;	/* labels of the target just queried */
+
+	if (m <= 1)
+		return n;
+	if (m > DMARC_WALK_MAX)
+		return n - (DMARC_WALK_MAX - 1);
+	return idx + 1;
+}
+
+/* The _dmarc record set at domain d (normalized), cached per evaluation. */
+static struct dm_level *
+dm_lookup(struct dm_ctx *c, const char *d)
+{
+	struct dm_level		*lv;
+	struct dns_query	*q;
+	enum dns_status		 st;
+	char			 qname[DNS_NAME_MAX + 16];
+	size_t			 i, nrec = 0;
+
+	for (i = 0; i < c->nlv; i++)
+		if (strcmp(c->lv[i].name, d) == 0)
+			return &c->lv[i];
+	if (c->nlv >= DMARC_QUERIES_MAX)
+		return NULL;
+	lv = &c->lv[c->nlv++];
+	dm_word(lv->name, sizeof(lv->name), d);
+	lv->state = DM_LV_NONE;
+	/* "_dmarc." plus a long domain can exceed a DNS name: no record can
+	 * live there, so the walk goes on with the shorter names */
+	if (snprintf(qname, sizeof(qname), "_dmarc.%s", d) > DNS_NAME_MAX)
+		return lv;
+	if (c->queries >= DMARC_QUERIES_MAX)
+		return NULL;
+	c->queries++;
+	q = dns_query_start(c->dns, qname, DNS_T_TXT);
+	st = dns_query_wait(q, c->deadline);
+	if (st == DNS_OK) {
+		for (i = 0; i < dns_query_count(q); i++) {
+			const unsigned char	*rd;
+			size_t			 rdlen;
+			long			 n;
+			struct dmarc_record	 tmp;
+
+			rd = dns_query_rdata(q, i, &rdlen);
+			if (rd == NULL)
+				continue;
+			/* a record with a NUL byte or too long for the
+			 * parser is not read as a DMARC record */
+			n = dns_txt_join(rd, rdlen, c->txt, DM_TXT_BUF, 0);
+			if (n < 0 || dmarc_record_parse(c->txt, (size_t)n,
+			    &tmp) == -1)
+				continue;
+			if (++nrec == 1)
+				lv->rec = tmp;
+		}
+		/* several DMARC records at one name: none (RFC 9989 4.10) */
+		lv->state = nrec == 1 ? DM_LV_RECORD : DM_LV_NONE;
+	} else if (st == DNS_NXDOMAIN || st == DNS_NODATA)
+		lv->state = DM_LV_NONE;
+	else
+		lv->state = DM_LV_TEMP;
+	dns_query_free(q);
+	return lv;
+}
+
+/* Policy discovery (RFC 9989 4.10.1): the first record of the walk. */
+static enum dm_rc
+dm_policy_walk(struct dm_ctx *c, const char *d, struct dm_level **found)
+{
+	size_t	off[DM_LABELS_MAX], n, idx;
+
+	*found = NULL;
+	n = dm_labels(d, off);
+	for (idx = 0; idx < n; idx = dm_walk_next(idx, n)) {
+		struct dm_level *lv = dm_lookup(c, d + off[idx]);
+
+		if (lv == NULL)
+			return DM_LIMIT;
+		if (lv->state == DM_LV_TEMP)
+			return DM_TEMP;
+		if (lv->state == DM_LV_RECORD) {
+			*found = lv;
+			return DM_OK;
+		}
+	}
+	return DM_OK;
+}
+
+/*
+ * Organizational Domain (RFC 9989 4.10.2), from the longest name to the
+ * shortest: a record with psd=n is it; a record with psd=y, other than at
+ * d itself, makes the name one label below it the Organizational Domain;
+ * otherwise the record with the fewest labels; no record at all: d.
+ */
+static enum dm_rc
+dm_org_domain(struct dm_ctx *c, const char *d, const char **org)
+{
+	size_t	off[DM_LABELS_MAX], n, idx;
+	size_t	best = 0;
+
+	n = dm_labels(d, off);
+	for (idx = 0; idx < n; idx = dm_walk_next(idx, n)) {
+		struct dm_level *lv = dm_lookup(c, d + off[idx]);
+
+		if (lv == NULL)
+			return DM_LIMIT;
+		if (lv->state == DM_LV_TEMP)
+			return DM_TEMP;
+		if (lv->state != DM_LV_RECORD)
+			continue;
+		if (lv->rec.psd == DMARC_PSD_N) {
+			best = idx;
+			break;
+		}
+		if (lv->rec.psd == DMARC_PSD_Y && idx > 0) {
+			best = idx - 1;
+			break;
+		}
+		best = idx;
+	}
+	*org = d + off[best];
+	return DM_OK;
+}
+
+/* 1 aligned, 0 not, or a negative enum dm_rc. */
+static int
+dm_aligned(struct dm_ctx *c, const char *from, const char *from_org,
+    const char *id_raw, bool strict)
+{
+	char		 id[DMARC_DOMAIN_MAX + 1];
+	const char	*id_org;
+	size_t		 il, ol;
+	enum dm_rc	 rc;
+
+	if (dm_domain_norm(id_raw, id) == -1)
+		return 0;
+	if (strcmp(id, from) == 0)
+		return 1;
+	if (strict)
+		return 0;
+	/* the Organizational Domain is a suffix of its name: only names in
+	 * from_org's subtree can share it (saves a walk) */
+	il = strlen(id);
+	ol = strlen(from_org);
+	if (!(il == ol && strcmp(id, from_org) == 0) &&
+	    !(il > ol && id[il - ol - 1] == '.' &&
+	    strcmp(id + il - ol, from_org) == 0))
+		return 0;
+	if ((rc = dm_org_domain(c, id, &id_org)) != DM_OK)
+		return rc;
+	return strcmp(id_org, from_org) == 0;
+}
+
+static enum dmarc_policy
+dm_downgrade(enum dmarc_policy p)
+{
+	/* t=y (RFC 9989 4.7; pct=0 of RFC 7489): one step milder */
+	return p == DMARC_P_REJECT ? DMARC_P_QUARANTINE : DMARC_P_NONE;
+}
+
+/* Evaluates one normalized From domain into o (zeroed by the caller). */
+static void
+dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
+    struct dmarc_outcome *o)
+{
+	struct dm_level		*lv;
+	const char		*org;
+	const struct dmarc_record *rec;	/* borrows c->lv */
+	bool			 pass = false, temp = false, limit = false;
+	size_t			 i;
+	int			 a;
+
+	dm_word(o->header_from, sizeof(o->header_from), d);
+	switch (dm_policy_walk(c, d, &lv)) {
+	case DM_TEMP:
+		o->result = DMARC_R_TEMPERROR;
+		return;
+	case DM_LIMIT:
+		o->result = DMARC_R_PERMERROR;
+		return;
+	case DM_OK:
+		break;
+	}
+	if (lv == NULL) {
+		o->result = DMARC_R_NONE;
+		return;
+	}
+	rec = &lv->rec;
+	dm_word(o->policy_domain, sizeof(o->policy_domain), lv->name);
+	dm_word(o->p, sizeof(o->p), dmarc_policy_name(rec->p));
+	dm_word(o->sp, sizeof(o->sp), dmarc_policy_name(rec->sp));
+	switch (dm_org_domain(c, d, &org)) {
+	case DM_TEMP:
+		o->result = DMARC_R_TEMPERROR;
+		return;
+	case DM_LIMIT:
+		o->result = DMARC_R_PERMERROR;
+		return;
+	case DM_OK:
+		break;
+	}
+	dm_word(o->org_domain, sizeof(o->org_domain), org);
+
+	/* RFC 9989 4.4: pass if any aligned DKIM or SPF identity passed */
+	for (i = 0; !pass && i < in->ndkim && i < DMARC_DKIM_MAX; i++) {
+		if (in->dkim_pass_domains == NULL)
+			break;
+		a = dm_aligned(c, d, org, in->dkim_pass_domains[i],
+		    rec->adkim_strict);
+		pass = a == 1;
+		temp |= a == DM_TEMP;
+		limit |= a == DM_LIMIT;
+	}
+	if (!pass && in->spf_result != NULL && str_ieq(in->spf_result,
+	    "pass") && in->spf_domain != NULL) {
+		a = dm_aligned(c, d, org, in->spf_domain, rec->aspf_strict);
+		pass = a == 1;
+		temp |= a == DM_TEMP;
+		limit |= a == DM_LIMIT;
+	}
+
+	/* Which policy: p at the Author Domain itself, else sp, or np when
+	 * the Author Domain does not exist (NXDOMAIN, RFC 8020). */
+	o->policy = rec->p;
+	if (strcmp(lv->name, d) != 0) {
+		struct dns_query	*q;
+		enum dns_status		 st = DNS_ERROR;
+
+		o->policy = rec->sp;
+		if (c->queries < DMARC_QUERIES_MAX) {
+			c->queries++;
+			q = dns_query_start(c->dns, d, DNS_T_A);
+			st = dns_query_wait(q, c->deadline);
+			dns_query_free(q);
+		}
+		if (st == DNS_NXDOMAIN) {
+			o->policy = rec->np;
+			o->nonexistent = true;
+		} else if (st != DNS_OK && st != DNS_NODATA && !pass)
+			temp = true;	/* the policy is unknown */
+	}
+	if (rec->testing) {
+		o->policy = dm_downgrade(o->policy);
+		o->testing = true;
+	}
+	if (pass)
+		o->result = DMARC_R_PASS;
+	else if (temp)
+		o->result = DMARC_R_TEMPERROR;
+	else if (limit)
+		o->result = DMARC_R_PERMERROR;
+	else
+		o->result = DMARC_R_FAIL;
+	if (o->result == DMARC_R_PASS)
+		dm_word(o->dis, sizeof(o->dis), "none");
+	else if (o->result == DMARC_R_FAIL)
+		dm_word(o->dis, sizeof(o->dis), dmarc_policy_name(o->policy));
+}
+
+/* Severity for combining several From domains. */
+static int
+dm_rank(enum dmarc_result r)
+{
+	switch (r) {
+	case DMARC_R_FAIL:
+		return 4;
+	case DMARC_R_TEMPERROR:
+		return 3;
+	case DMARC_R_PERMERROR:
+		return 2;
+	case DMARC_R_PASS:
+		return 1;
+	case DMARC_R_NONE:
+		break;
+	}
+	return 0;
+}
+
+int
+dmarc_evaluate(struct dns *dns, uint64_t deadline_ms,
+    const struct dmarc_input *in, struct dmarc_outcome *out)
+{
+	struct dm_ctx		 c;
+	struct dmarc_outcome	 one;
+	char			 doms[DMARC_FROM_MAX][DMARC_DOMAIN_MAX + 1];
+	size_t			 ndom = 0, i, j;
+	bool			 first = true;
+
+	if (out == NULL)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->result = DMARC_R_PERMERROR;
+	if (dns == NULL || in == NULL)
+		return -1;
+	/* No usable From: permerror with no_from, a fact a policy can
+	 * reject on (RFC 9989 leaves such messages to local policy). */
+	if (in->nfrom == 0 || in->from_domains == NULL) {
+		out->no_from = true;
+		return 0;
+	}
+	for (i = 0; i < in->nfrom; i++) {
+		char d[DMARC_DOMAIN_MAX + 1];
+
+		if (dm_domain_norm(in->from_domains[i], d) == -1) {
+			out->no_from = true;
+			return 0;
+		}
+		for (j = 0; j < ndom; j++)
+			if (strcmp(doms[j], d) == 0)
+				break;
+		if (j < ndom)
+			continue;
+		if (ndom == DMARC_FROM_MAX)
+			return 0;
+		memcpy(doms[ndom++], d, sizeof(d));
+	}
+
+	c.dns = dns;
+	c.deadline = deadline_ms;
+	c.lv = xcalloc(DMARC_QUERIES_MAX, sizeof(*c.lv));
+	c.nlv = 0;
+	c.queries = 0;
+	c.txt = xmalloc(DM_TXT_BUF);
+	for (i = 0; i < ndom; i++) {
+		memset(&one, 0, sizeof(one));
+		dm_eval_one(&c, in, doms[i], &one);
+		if (first || dm_rank(one.result) > dm_rank(out->result) ||
+		    (one.result == DMARC_R_FAIL && out->result ==
+		    DMARC_R_FAIL && one.policy > out->policy))
+			*out = one;
+		first = false;
+	}
+	out->queries = c.queries;
+	free(c.lv);
+	free(c.txt);
+	return 0;
+}
+
+int
+dmarc_authres(const struct dmarc_outcome *o, char *buf, size_t len)
+{
+	int	n;
+
+	if (buf == NULL || len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (o == NULL)
+		return -1;
+	if ((o->result == DMARC_R_PASS || o->result == DMARC_R_FAIL) &&
+	    o->p[0] != '\0')
+		n = snprintf(buf, len, "dmarc=%s (p=%s sp=%s dis=%s)%s%s",
+		    dmarc_result_name(o->result), o->p, o->sp, o->dis,
+		    o->header_from[0] != '\0' ? " header.from=" : "",
+		    o->header_from);
+	else
+		n = snprintf(buf, len, "dmarc=%s%s%s",
+		    dmarc_result_name(o->result),
+		    o->header_from[0] != '\0' ? " header.from=" : "",
+		    o->header_from);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return n;
+}
+
+const char *
+dmarc_result_name(enum dmarc_result r)
+{
+	switch (r) {
+	case DMARC_R_NONE:
+		return "none";
+	case DMARC_R_PASS:
+		return "pass";
+	case DMARC_R_FAIL:
+		return "fail";
+	case DMARC_R_TEMPERROR:
+		return "temperror";
+	case DMARC_R_PERMERROR:
+		return "permerror";
+	}
+	return "permerror";
+}
+
+const char *
+dmarc_policy_name(enum dmarc_policy p)
+{
+	switch (p) {
+	case DMARC_P_NONE:
+		return "none";
+	case DMARC_P_QUARANTINE:
+		return "quarantine";
+	case DMARC_P_REJECT:
+		return "reject";
+	}
+	return "none";
+}
