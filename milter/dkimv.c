@@ -38,15 +38,15 @@ struct dkimv_lib {
 
 struct dkimv {
 	struct dkimv_lib *lib;		/* borrows, until dkimv_free() */
-	DKIM		*dkim;		/* owns; NULL after a failed start */
+	DKIM		*dkim;		/* owns; NULL: failed start */
 	char		 qid[DKIMV_QID_MAX];
 	bool		 failed;	/* internal error: eom gives -1 */
 	bool		 eoh_done;
-	bool		 nosig;		/* no usable signature at eoh */
+	bool		 nosig;		/* no signature parsed */
 	DKIM_STAT	 eoh_stat;
 	size_t		 nprefetch;
 	struct dns_query *prefetch[DKIMV_SIG_MAX];	/* owns each */
-	size_t		 nseen;		/* DKIM-Signature fields noted */
+	size_t		 nseen;		/* signature fields seen */
 	struct dkimv_sig seen[DKIMV_SIG_MAX];	/* d= s= b= of each */
 	size_t		 nignored;
 };
@@ -359,6 +359,13 @@ key_name_ok(const char *sel, const char *dom)
 	}
 }
 
+static void
+set_result(struct dkimv_sig *s, const char *result, const char *reason)
+{
+	snprintf(s->result, sizeof(s->result), "%s", result);
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+}
+
 /* Copies a tag value without its whitespace; -1 when it does not fit. */
 static int
 tag_copy(char *dst, size_t size, const char *v, size_t len)
@@ -443,6 +450,8 @@ dkimv_header(struct dkimv *v, const char *name, const char *value)
 	struct buf b;
 	const char *p;
 	DKIM_STAT st;
+	size_t nseen;
+	bool sig;
 
 	if (v->failed || v->dkim == NULL)
 		return -1;
@@ -459,10 +468,25 @@ dkimv_header(struct dkimv *v, const char *name, const char *value)
 		} else if (buf_append(&b, p, 1) != 0)
 			goto toolong;
 	}
-	if (str_ieq(name, DKIM_SIGNHEADER))
+	sig = str_ieq(name, DKIM_SIGNHEADER);
+	nseen = v->nseen;
+	if (sig)
 		sig_peek(v, value);
 	st = dkim_header(v->dkim, (unsigned char *)b.p, b.len);
 	buf_free(&b);
+	if (st == DKIM_STAT_SYNTAX) {
+		/*
+		 * A field libopendkim cannot parse (a DKIM-Signature with a
+		 * broken tag list, among others) is the sender's fault: it
+		 * is left out, a signature gets neutral, the rest goes on.
+		 */
+		if (sig && v->nseen > nseen)
+			set_result(&v->seen[nseen], "neutral",
+			    "malformed signature");
+		else if (sig)
+			v->nignored++;
+		return 0;
+	}
 	if (st != DKIM_STAT_OK) {
 		log_err("%s: dkim: header refused: %s", v->qid,
 		    dkim_getresultstr(st));
@@ -533,11 +557,12 @@ copy_field(char *dst, size_t size, const unsigned char *src)
 		dst[0] = '\0';	/* left out rather than cut */
 }
 
-static void
-set_result(struct dkimv_sig *s, const char *result, const char *reason)
+static const char *
+sig_errstr(int err)
 {
-	snprintf(s->result, sizeof(s->result), "%s", result);
-	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	const char *s = dkim_sig_geterrorstr(err);
+
+	return s != NULL ? s : "unknown error";
 }
 
 /* The RFC 8601 result of one processed signature (see dkimv.h). */
@@ -607,12 +632,12 @@ sig_judge(DKIM_SIGINFO *sig, struct dkimv_sig *s)
 	case DKIM_SIGERROR_KEYTYPEUNKNOWN:
 	case DKIM_SIGERROR_KEYDECODE:
 	case DKIM_SIGERROR_MBSFAILED:
-	case DKIM_SIGERROR_INVALID_H:	/* RFC 6376 6.1.1: From not signed */
-		set_result(s, "permerror", dkim_sig_geterrorstr(err));
+	case DKIM_SIGERROR_INVALID_H:	/* From unsigned: RFC 6376 6.1.1 */
+		set_result(s, "permerror", sig_errstr(err));
 		return;
 	default:
 		/* the signature's own syntax, algorithm or tags */
-		set_result(s, "neutral", dkim_sig_geterrorstr(err));
+		set_result(s, "neutral", sig_errstr(err));
 		return;
 	}
 }
@@ -630,11 +655,21 @@ result_rank(const char *r)
 	return i;
 }
 
+/* best: "none" until the first signature, then the highest rank. */
+static void
+best_update(struct dkimv_result *res, const char *result)
+{
+	if (strcmp(res->best, "none") == 0 ||
+	    result_rank(result) < result_rank(res->best))
+		snprintf(res->best, sizeof(res->best), "%s", result);
+}
+
 int
 dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 {
 	DKIM_SIGINFO **sigs = NULL;
 	int nsigs = 0, i;
+	size_t nlib;
 	bool testkey = false;
 	DKIM_STAT st;
 
@@ -647,9 +682,9 @@ dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 		return -1;
 	}
 	res->nignored = v->nignored;
-	if (v->nosig)
+	if (v->nosig && v->nseen == 0)
 		return 0;
-	if (v->eoh_stat == DKIM_STAT_OK) {
+	if (v->eoh_stat == DKIM_STAT_OK && !v->nosig) {
 		st = dkim_eom(v->dkim, &testkey);
 		if (st == DKIM_STAT_NORESOURCE || st == DKIM_STAT_INTERNAL ||
 		    st == DKIM_STAT_INVALID) {
@@ -659,20 +694,28 @@ dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 			return -1;
 		}
 	}
-	if (dkim_getsiglist(v->dkim, &sigs, &nsigs) != DKIM_STAT_OK)
+	if (v->nosig || dkim_getsiglist(v->dkim, &sigs, &nsigs) !=
+	    DKIM_STAT_OK)
 		nsigs = 0;
 	if (nsigs == 0 && v->nseen > 0) {
-		/* libopendkim refused the header block before reading the
-		 * signatures: each still gets its (failed) result */
+		/*
+		 * libopendkim refused the header block before reading the
+		 * signatures, or found none it could parse: each DKIM-
+		 * Signature field seen still gets its result.
+		 */
+		const char *r = v->nosig ? "neutral" : "permerror";
+
 		for (i = 0; i < (int)v->nseen; i++) {
 			res->sigs[i] = v->seen[i];
-			set_result(&res->sigs[i], "permerror",
-			    v->eoh_stat == DKIM_STAT_SYNTAX ?
-			    "header fields against RFC 5322 3.6" :
-			    "message not verifiable");
+			if (res->sigs[i].result[0] == '\0')
+				set_result(&res->sigs[i], r, v->nosig ?
+				    "signature not parsed" :
+				    v->eoh_stat == DKIM_STAT_SYNTAX ?
+				    "header fields against RFC 5322 3.6" :
+				    "message not verifiable");
+			best_update(res, res->sigs[i].result);
 		}
 		res->nsigs = v->nseen;
-		snprintf(res->best, sizeof(res->best), "permerror");
 		return 0;
 	}
 	for (i = 0; i < nsigs && res->nsigs < DKIMV_SIG_MAX; i++) {
@@ -713,9 +756,28 @@ dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 			snprintf(s->reason + n, sizeof(s->reason) - n, "%s%s",
 			    n != 0 ? "; " : "", "testing key (t=y)");
 		}
-		if (res->nsigs == 1 ||
-		    result_rank(s->result) < result_rank(res->best))
-			memcpy(res->best, s->result, sizeof(res->best));
+		best_update(res, s->result);
+	}
+	/*
+	 * The signatures dkim_header() refused, after libopendkim's own,
+	 * unless it reported them anyway (it does when it could read b=):
+	 * the same d= and b= is the same field.
+	 */
+	nlib = res->nsigs;
+	for (i = 0; i < (int)v->nseen && res->nsigs < DKIMV_SIG_MAX; i++) {
+		const struct dkimv_sig *seen = &v->seen[i];
+		size_t j;
+
+		if (seen->result[0] == '\0')
+			continue;
+		for (j = 0; j < nlib; j++)
+			if (strcmp(res->sigs[j].b, seen->b) == 0 &&
+			    strcmp(res->sigs[j].domain, seen->domain) == 0)
+				break;
+		if (j < nlib)
+			continue;
+		res->sigs[res->nsigs++] = *seen;
+		best_update(res, seen->result);
 	}
 	return 0;
 }

@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DKIMV_SIG_MAX		16	/* signatures verified at most */
-#define DKIMV_SIGS_DEFAULT	5	/* config default for max_signatures */
+#define DKIMV_SIG_MAX		8	/* signatures verified at most */
+#define DKIMV_SIGS_DEFAULT	5	/* default max_signatures */
 #define DKIMV_HEADER_MAX	(64 * 1024)	/* one field, CRLF folds */
 #define DKIMV_RSA_BITS_MIN	1024	/* RFC 8301 3.2 */
 #define DKIMV_B_LEN		8	/* header.b characters (RFC 6008) */
@@ -50,8 +50,8 @@ struct dkimv_sig {
 	char		domain[256];	/* d= */
 	char		selector[64];	/* s= */
 	char		b[DKIMV_B_LEN + 1];	/* first chars of b= */
-	unsigned	bits;		/* key size, 0 when no key was loaded */
-	bool		has_l;		/* l= present: body partly unsigned */
+	unsigned	bits;		/* key size; 0: no key loaded */
+	bool		has_l;		/* l=: body partly unsigned */
 	bool		testing;	/* the key has t=y */
 	char		reason[128];
 };
@@ -61,6 +61,7 @@ struct dkimv_sig {
  * order pass > temperror > fail > policy > neutral > permerror (a retry may
  * still turn a temperror into a pass, so it ranks above the definite ones).
  */
+/* About 4 KB: keep it in the message state, not on a worker's stack. */
 struct dkimv_result {
 	char		best[16];
 	struct dkimv_sig sigs[DKIMV_SIG_MAX];

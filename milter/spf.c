@@ -76,6 +76,7 @@ struct spf_ctx {
 	struct spf_rec	 recs[SPF_RECS_MAX];
 	size_t		 nrecs;
 	bool		 ptr_done;
+	bool		 upper_hex;	/* client address written in upper case */
 	char		 ptr[DNS_NAME_MAX + 1];	/* %{p} value */
 };
 
@@ -333,19 +334,25 @@ ip6_check(const char *s, size_t n, unsigned char out[16])
 	return inet_pton(AF_INET6, tmp, out) == 1 ? 0 : -1;
 }
 
-/* Splits a mechanism argument at the first '/' outside a macro. */
+/*
+ * Splits a mechanism argument before its dual-cidr-length: the first '/'
+ * outside a macro whose rest parses as one ('/' is legal in a
+ * domain-spec, e.g. "a:foo:bar/baz.example.com").
+ */
 static size_t
 spec_end(const char *s, size_t n)
 {
 	size_t i;
 	bool in = false;
+	int v4, v6;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '{')
 			in = true;
 		else if (s[i] == '}')
 			in = false;
-		else if (s[i] == '/' && !in)
+		else if (s[i] == '/' && !in &&
+		    dual_cidr(s + i, n - i, &v4, &v6) == 0)
 			return i;
 	}
 	return n;
@@ -786,7 +793,8 @@ macro_value(struct spf_ctx *ctx, int letter, const char *d, char *v,
 		}
 		/* 7.3: IPv6 %{i} is dot-separated nibbles */
 		for (i = 0; i < 16 && o + 4 < vl; i++)
-			o += (size_t)snprintf(v + o, vl - o, "%s%x.%x",
+			o += (size_t)snprintf(v + o, vl - o,
+			    ctx->upper_hex ? "%s%X.%X" : "%s%x.%x",
 			    i ? "." : "", ctx->addr[i] >> 4,
 			    ctx->addr[i] & 15);
 		break;
@@ -800,9 +808,49 @@ macro_value(struct spf_ctx *ctx, int letter, const char *d, char *v,
  * Expands [s, s+n) with d as the current domain; domain: a domain-spec,
  * shortened from the left to 253 bytes (7.3).  0 or -1.
  */
+static int macro_expand1(struct spf_ctx *, const char *, size_t,
+    const char *, char *, size_t);
+
 static int
 macro_expand(struct spf_ctx *ctx, const char *s, size_t n, const char *d,
     bool domain, char *out, size_t outlen)
+{
+	char *big, *p;
+	size_t o;
+
+	if (!domain)
+		return macro_expand1(ctx, s, n, d, out, outlen);
+	/* 7.3: expand in full, then drop labels from the left */
+	big = xmalloc(SPF_RECORD_MAX);
+	if (macro_expand1(ctx, s, n, d, big, SPF_RECORD_MAX) != 0) {
+		free(big);
+		return -1;
+	}
+	o = strlen(big);
+	if (o > 0 && big[o - 1] == '.')
+		big[--o] = '\0';
+	p = big;
+	while (strlen(p) > DNS_NAME_MAX) {
+		char *dot = strchr(p, '.');
+
+		if (dot == NULL) {
+			free(big);
+			return -1;
+		}
+		p = dot + 1;
+	}
+	if (strlen(p) >= outlen) {
+		free(big);
+		return -1;
+	}
+	memcpy(out, p, strlen(p) + 1);
+	free(big);
+	return 0;
+}
+
+static int
+macro_expand1(struct spf_ctx *ctx, const char *s, size_t n, const char *d,
+    char *out, size_t outlen)
 {
 	size_t i = 0, o = 0;
 
@@ -913,22 +961,6 @@ macro_expand(struct spf_ctx *ctx, const char *s, size_t n, const char *d,
 			}
 		} else if (out_add(out, outlen, &o, joined, j) != 0)
 			return -1;
-	}
-	if (domain) {
-		char *p = out;
-
-		while (strlen(p) > DNS_NAME_MAX) {
-			char *dot = strchr(p, '.');
-
-			if (dot == NULL)
-				return -1;
-			p = dot + 1;
-		}
-		if (p != out)
-			memmove(out, p, strlen(p) + 1);
-		o = strlen(out);
-		if (o > 0 && out[o - 1] == '.')
-			out[o - 1] = '\0';
 	}
 	return 0;
 }
@@ -1148,6 +1180,66 @@ layer_txt(struct spf_ctx *ctx, SPF_dns_rr_t *rr, const char *domain,
 	return herrno;
 }
 
+/*
+ * An rdata name (MX exchange, PTR target) as text, lower case.  Unlike
+ * dns_name_from_wire() it keeps visible characters such as ':' and '/'
+ * (RFC 7208 7.1 lets a domain-spec hold them, so MX targets may too);
+ * characters that would change the meaning of presentation form are
+ * refused.  0 or -1.
+ */
+static int
+spf_name_from_wire(const unsigned char *p, size_t len, char *out,
+    size_t outlen)
+{
+	size_t i = 0, o = 0, j, lab;
+
+	while (i < len) {
+		lab = p[i++];
+		if (lab == 0) {
+			out[o] = '\0';
+			return 0;
+		}
+		if (lab > 63 || lab > len - i)
+			return -1;
+		if (o != 0) {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = '.';
+		}
+		for (j = 0; j < lab; j++) {
+			unsigned char c = p[i + j];
+
+			if (o + 1 >= outlen || c < 0x21 || c > 0x7e ||
+			    strchr(".\\;\"()$@", c) != NULL)
+				return -1;
+			out[o++] = (char)tolower(c);
+		}
+		i += lab;
+	}
+	return -1;
+}
+
+/* A name that DNS can carry: labels of 1..63 bytes, 253 in all. */
+static bool
+name_valid(const char *d)
+{
+	size_t n = strlen(d), lab = 0, i;
+
+	if (n > 0 && d[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DNS_NAME_MAX)
+		return false;
+	for (i = 0; i <= n; i++) {
+		if (i == n || d[i] == '.') {
+			if (lab == 0 || lab > 63)
+				return false;
+			lab = 0;
+		} else
+			lab++;
+	}
+	return true;
+}
+
 static SPF_dns_rr_t *
 layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
     int should_cache)
@@ -1175,6 +1267,11 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 	default:
 		/* type SPF (99) is obsolete (RFC 7208 3.1): never asked */
 		rr->herrno = NO_DATA;
+		return rr;
+	}
+	if (!name_valid(domain)) {
+		/* 4.3/4.6: no such name can exist; no query, no match */
+		rr->herrno = HOST_NOT_FOUND;
 		return rr;
 	}
 	known = name_known(ctx, domain, &fp);
@@ -1206,7 +1303,8 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 		herrno = HOST_NOT_FOUND;
 		break;
 	default:
-		herrno = TRY_AGAIN;
+		/* 5.5: a failed PTR or PTR-name lookup is just no match */
+		herrno = soft ? HOST_NOT_FOUND : TRY_AGAIN;
 		break;
 	}
 	if (st != DNS_OK) {
@@ -1245,7 +1343,7 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 		case DNS_T_PTR:
 			if (dt == DNS_T_MX && len < 3)
 				continue;
-			if (dns_name_from_wire(dt == DNS_T_MX ? rd + 2 : rd,
+			if (spf_name_from_wire(dt == DNS_T_MX ? rd + 2 : rd,
 			    dt == DNS_T_MX ? len - 2 : len, name,
 			    sizeof(name)) != 0)
 				continue;
@@ -1409,6 +1507,9 @@ spf_run(struct dns *dns, uint64_t deadline, const char *client_ip,
 		} else {
 			ctx->family = AF_INET6;
 			memcpy(ctx->addr, a6, 16);
+			/* %{i} nibbles keep the case the address came in
+			 * (DNS ignores it; the RFC 7208 suite expects it) */
+			ctx->upper_hex = strpbrk(client_ip, "ABCDEF") != NULL;
 		}
 	} else {
 		snprintf(out->problem, sizeof(out->problem),

@@ -102,6 +102,10 @@ def rdata(t, v):
         return struct.pack('!H', int(v[0])) + enc_name(v[1])
     if t in ('TXT', 'SPF'):
         strs = v if isinstance(v, list) else [v]
+        if not strs:
+            # "null text" (no strings) cannot be carried by DNS; the
+            # nearest legal rdata is one empty string
+            strs = ['']
         out = b''
         for s in strs:
             b = s.encode('utf-8') if isinstance(s, str) else bytes(s)
@@ -202,6 +206,10 @@ def main():
     for sc in scenarios:
         zone.load(sc.get('zonedata'))
         tests = list(sc['tests'].items())
+        only = os.environ.get('SPF_ONLY')
+        if only:
+            # debugging aid: run just these tests (comma-separated)
+            tests = [x for x in tests if x[0] in only.split(',')]
         procs = list(pool.map(run, [t for _, t in tests]))
         for (name, t), p in zip(tests, procs):
             n += 1
@@ -229,6 +237,8 @@ def main():
                 if name in KNOWN:
                     line += " # TODO %s" % KNOWN[name]
             print(line)
+            if os.environ.get('SPF_ONLY'):
+                print(p.stderr.decode('utf-8', 'replace'))
             sys.stdout.flush()
     print("# results: %d/%d right, explanations %d/%d right" % (
         right, total, exp_right, exp_total))

@@ -79,6 +79,9 @@ static const struct dkim_case cases[] = {
 	    { { "permerror", 0, false, false, "invalid key name" } } },
 	{ "twofrom", "permerror", 1,
 	    { { "permerror", 0, false, false, "RFC 5322" } } },
+	{ "good-broken", "pass", 2,
+	    { { "neutral", 0, false, false, "selector" },
+	    { "pass", 2048, false, false, "" } } },
 	{ "unsigned", "none", 0, { { NULL, 0, false, false, NULL } } },
 };
 
@@ -340,6 +343,22 @@ test_edges(void **state)
 	assert_int_equal(dkimv_eom(v, &r), -1);
 	assert_string_equal(r.best, "temperror");
 	free(big);
+	dkimv_free(v);
+
+	/* a signature missing s= and b=: a result of its own, neutral */
+	v = dkimv_new(lib, "q4");
+	assert_int_equal(dkimv_header(v, "DKIM-Signature", "v=1; "
+	    "a=rsa-sha256;\n\td=example.test; h=from; bh=AAAA"), 0);
+	assert_int_equal(dkimv_header(v, "From", "a@example.test"), 0);
+	assert_int_equal(dkimv_eoh(v), 0);
+	assert_int_equal(dkimv_body(v, (const unsigned char *)"hi\r\n", 4),
+	    0);
+	assert_int_equal(dkimv_eom(v, &r), 0);
+	assert_string_equal(r.best, "neutral");
+	assert_int_equal(r.nsigs, 1);
+	assert_string_equal(r.sigs[0].domain, "example.test");
+	print_message("# malformed: %s (%s)\n", r.sigs[0].result,
+	    r.sigs[0].reason);
 	dkimv_free(v);
 
 	v = dkimv_new(lib, "q3");	/* freed mid-message */

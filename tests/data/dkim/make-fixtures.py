@@ -190,5 +190,10 @@ write("badsel", sign(MSG, b"bad..sel", rsa2048))
 write("twofrom", b"From: Mallory <mallory@evil.test>\r\n" +
       sign(MSG, b"r2048", rsa2048))
 
+# a good signature and a broken one (no s=) above it
+write("good-broken", b"DKIM-Signature: v=1; a=rsa-sha256; d=example.test;"
+      b" h=from; bh=AAAA;\r\n b=BBBBBBBBBBBBBBBB\r\n" +
+      sign(MSG, b"r2048", rsa2048))
+
 with open(os.path.join(OUT, "zone"), "w") as f:
     f.write("\n".join(zone) + "\n")
