@@ -138,3 +138,49 @@ addr_header_from(const char *value, size_t len, char **addr, char **domain)
 		return 0;
 	return found;
 }
+
+size_t
+addr_header_domains(const char *value, size_t len, char ***domains,
+    size_t *n, size_t max)
+{
+	InternetAddressList *list;
+	char *copy;
+	int i, cnt;
+	size_t added = 0, k;
+
+	if (len > 64 * 1024)
+		len = 64 * 1024;
+	copy = xstrndup(value, len);
+	list = internet_address_list_parse(NULL, copy);
+	free(copy);
+	if (list == NULL)
+		return 0;
+	cnt = internet_address_list_length(list);
+	for (i = 0; i < cnt && *n < max; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list,
+		    i);
+		const char *a, *at;
+		char *dom;
+		bool dup = false;
+
+		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+			continue;
+		a = internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(ia));
+		at = a != NULL ? strrchr(a, '@') : NULL;
+		dom = xstrdup(at != NULL && strlen(at + 1) <= 253 ? at + 1 :
+		    "");
+		addr_domain_normalise(dom);
+		for (k = 0; k < *n && !dup; k++)
+			dup = strcmp((*domains)[k], dom) == 0;
+		if (dup) {
+			free(dom);
+			continue;
+		}
+		*domains = xreallocarray(*domains, *n + 1, sizeof(char *));
+		(*domains)[(*n)++] = dom;
+		added++;
+	}
+	g_object_unref(list);
+	return added;
+}

@@ -22,6 +22,13 @@ int addr_envelope(const char *in, char **addr, char **domain);
 int addr_header_from(const char *value, size_t len, char **addr,
     char **domain);
 
+/* Appends the domain of every mailbox of a From header value to *domains
+ * (malloc'ed strings, lower case, duplicates kept out), at most max in
+ * all.  Returns the number appended; a mailbox without a usable domain
+ * appends "" so that the caller sees it. */
+size_t addr_header_domains(const char *value, size_t len, char ***domains,
+    size_t *n, size_t max);
+
 /* Lower-cases a domain in place and drops one trailing dot. */
 void addr_domain_normalise(char *);
 

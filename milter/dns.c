@@ -165,6 +165,9 @@ static const char *const nodefault_zones[] = {
 	"test.", "invalid.", "example.", "local.", "localhost.",
 	"onion.", "home.arpa.", "10.in-addr.arpa.", "127.in-addr.arpa.",
 	"168.192.in-addr.arpa.", "16.172.in-addr.arpa.",
+	/* documentation networks (RFC 5737, RFC 3849) used by test suites */
+	"2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
+	"113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
 	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
 	NULL
 };

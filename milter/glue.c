@@ -161,8 +161,6 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	unsigned long want_act = SMFIF_ADDHDRS | SMFIF_CHGHDRS |
 	    SMFIF_QUARANTINE;
 	unsigned long proto = 0;
-	struct snapshot *s;
-	bool body = true;
 
 	(void)f2;
 	(void)f3;
@@ -171,16 +169,12 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		    "quarantine (milter actions 0x%lx)", f0);
 		return SMFIS_REJECT;
 	}
-	/* only the steps the policy needs, and no reply where we never
-	 * decide: one round trip per header is most of a milter's cost */
-	if ((s = snapshot_acquire()) != NULL) {
-		body = pol_references(s->pol, POL_FACT_SIZE);
-		snapshot_release(s);
-	}
+	/* only the steps we need, and no reply where we never decide: one
+	 * round trip per header is most of a milter's cost.  The body is
+	 * always needed: DKIM, which every Authentication-Results header
+	 * reports, hashes it. */
 	proto |= f1 & (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
 	    SMFIP_NR_UNKN | SMFIP_NR_DATA | SMFIP_NR_BODY);
-	if (!body)
-		proto |= f1 & SMFIP_NOBODY;
 	*pf0 = want_act | (f0 & SMFIF_SETSYMLIST);
 	*pf1 = proto;
 	*pf2 = 0;

@@ -18,13 +18,17 @@
 #include "addr.h"
 #include "authres.h"
 #include "core.h"
+#include "dkimv.h"
+#include "dmarc.h"
 #include "dns.h"
 #include "log.h"
 #include "snapshot.h"
+#include "spf.h"
 #include "tag.h"
 #include "util.h"
 
 #define PTR_NAMES_MAX	10	/* forward-confirmed names tried */
+#define FROM_DOMAINS_MAX 8	/* From domains DMARC evaluates */
 
 struct rcpt {
 	char *addr;		/* owns */
@@ -75,6 +79,18 @@ struct msg {
 	char final_rule[POL_NAME_MAX + 1];
 	unsigned rejected_rcpts;
 	bool fact_failed;	/* the provider could not compute a fact */
+	/* authentication (DESIGN.md section 4): computed when first needed,
+	 * by a rule or by the Authentication-Results header */
+	struct dkimv *dkim;		/* owns; hashes as the body streams */
+	struct dkimv_result *dkim_res;	/* owns; NULL until end of message */
+	const char **dkim_pass;		/* owns the array; borrows dkim_res */
+	size_t ndkim_pass;
+	bool spf_done;
+	struct spf_outcome spf;
+	bool dmarc_done;
+	struct dmarc_outcome dmarc;
+	char **from_domains;		/* owns: every From domain */
+	size_t nfrom_domains;
 	/* facts asked for, for "portcullis check" */
 	char **asked_headers;	/* owns */
 	size_t nasked_headers;
@@ -100,6 +116,8 @@ struct core_conn {
 	struct pol_eval conn_eval;
 	struct msg *msg;	/* owns; NULL between messages */
 	bool asked[POL_FACT_COUNT];	/* facts read, for "check" */
+	bool spf_helo_done;
+	struct spf_outcome spf_helo;	/* the HELO identity (spf.helo) */
 	/* tracing for "portcullis check --trace" (NULL: none) */
 	void (*trace)(void *ctx, const struct pol_trace_step *);
 	void *trace_ctx;
@@ -284,6 +302,109 @@ val_bool(struct pol_value *out, bool b)
 	out->b = b;
 }
 
+/* ---- authentication ---- */
+
+static uint64_t
+check_deadline(const struct core_conn *c)
+{
+	return clock_ms() + conn_cfg(c)->dns_timeout_ms;
+}
+
+/* SPF for the MAIL FROM identity (the HELO one for a null sender). */
+static int
+spf_compute(struct core_conn *c, struct msg *m)
+{
+	if (m->spf_done)
+		return 0;
+	if (!c->ip_valid) {
+		/* no client address (local submission): nothing to check */
+		memset(&m->spf, 0, sizeof(m->spf));
+		m->spf.result = SPF_R_NONE;
+	} else if (spf_check(c->snap->dns, check_deadline(c), c->ip,
+	    c->helo != NULL ? c->helo : "", m->mail_from, &m->spf) != 0)
+		return -1;
+	m->spf_done = true;
+	return 0;
+}
+
+static int
+spf_helo_compute(struct core_conn *c)
+{
+	if (c->spf_helo_done)
+		return 0;
+	if (!c->ip_valid || c->helo == NULL || c->helo[0] == '\0') {
+		memset(&c->spf_helo, 0, sizeof(c->spf_helo));
+		c->spf_helo.result = SPF_R_NONE;
+	} else if (spf_check_helo(c->snap->dns, check_deadline(c), c->ip,
+	    c->helo, &c->spf_helo) != 0)
+		return -1;
+	c->spf_helo_done = true;
+	return 0;
+}
+
+/* DKIM: every signature's result, once, at end of message. */
+static int
+dkim_compute(struct msg *m)
+{
+	size_t i;
+
+	if (m->dkim_res != NULL)
+		return 0;
+	if (m->dkim == NULL)
+		return -1;
+	m->dkim_res = xcalloc(1, sizeof(*m->dkim_res));
+	if (dkimv_eom(m->dkim, m->dkim_res) != 0)
+		return -1;
+	m->dkim_pass = xcalloc(m->dkim_res->nsigs + 1, sizeof(char *));
+	for (i = 0; i < m->dkim_res->nsigs; i++)
+		if (strcmp(m->dkim_res->sigs[i].result, "pass") == 0)
+			m->dkim_pass[m->ndkim_pass++] =
+			    m->dkim_res->sigs[i].domain;
+	return 0;
+}
+
+/* Every From domain of the message, for DMARC. */
+static void
+msg_from_domains(struct msg *m)
+{
+	size_t i;
+
+	if (m->from_domains != NULL)
+		return;
+	m->from_domains = xcalloc(1, sizeof(char *));
+	for (i = 0; i < m->nhdrs; i++)
+		if (str_ieq(m->hdrs[i].name, "From"))
+			addr_header_domains(m->hdrs[i].value,
+			    strlen(m->hdrs[i].value), &m->from_domains,
+			    &m->nfrom_domains, FROM_DOMAINS_MAX + 1);
+}
+
+static int
+dmarc_compute(struct core_conn *c, struct msg *m)
+{
+	struct dmarc_input in;
+
+	if (m->dmarc_done)
+		return 0;
+	if (spf_compute(c, m) != 0 || dkim_compute(m) != 0)
+		return -1;
+	msg_from_domains(m);
+	memset(&in, 0, sizeof(in));
+	in.from_domains = (const char *const *)m->from_domains;
+	in.nfrom = m->nfrom_domains;
+	in.spf_result = spf_result_name(m->spf.result);
+	/* RFC 7208 2.4: a null sender is checked as postmaster@HELO */
+	in.spf_domain = m->mail_from[0] != '\0' ? m->mail_from_domain :
+	    c->helo;
+	in.dkim_pass_domains = m->dkim_pass;
+	in.ndkim = m->ndkim_pass;
+	if (dmarc_evaluate(c->snap->dns, check_deadline(c), &in,
+	    &m->dmarc) != 0)
+		return -1;
+	m->dmarc_done = true;
+	return 0;
+}
+
 /* The pol_facts provider.  ctx is the connection. */
 static int
 fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
@@ -330,6 +451,11 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		return 0;
 	case POL_FACT_HELO:
 		val_str(out, c->helo);
+		return 0;
+	case POL_FACT_SPF_HELO:
+		if (spf_helo_compute(c) != 0)
+			return -1;
+		val_str(out, spf_result_name(c->spf_helo.result));
 		return 0;
 	default:
 		break;
@@ -389,6 +515,33 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 	case POL_FACT_SIZE:
 		out->type = POL_V_NUM;
 		out->num = (double)m->size;
+		return 0;
+	case POL_FACT_SPF:
+	case POL_FACT_SPF_EXPLANATION:
+		if (spf_compute(c, m) != 0)
+			return -1;
+		val_str(out, f == POL_FACT_SPF ? spf_result_name(m->spf.result)
+		    : m->spf.explanation);
+		return 0;
+	case POL_FACT_DKIM:
+		if (dkim_compute(m) != 0)
+			return -1;
+		val_str(out, m->dkim_res->best);
+		return 0;
+	case POL_FACT_DKIM_DOMAINS:
+		if (dkim_compute(m) != 0)
+			return -1;
+		out->type = POL_V_LIST;
+		out->list = m->dkim_pass;
+		out->nlist = m->ndkim_pass;
+		return 0;
+	case POL_FACT_DMARC:
+	case POL_FACT_DMARC_POLICY:
+		if (dmarc_compute(c, m) != 0)
+			return -1;
+		val_str(out, f == POL_FACT_DMARC ?
+		    dmarc_result_name(m->dmarc.result) :
+		    dmarc_policy_name(m->dmarc.policy));
 		return 0;
 	case POL_FACT_SCORE:
 		/* the part of the score that comes from checks (zone
@@ -591,6 +744,12 @@ msg_free(struct msg *m)
 	free(m->hdrs);
 	free(m->from_addr);
 	free(m->from_domain);
+	dkimv_free(m->dkim);
+	free(m->dkim_res);
+	free(m->dkim_pass);
+	for (i = 0; i < m->nfrom_domains; i++)
+		free(m->from_domains[i]);
+	free(m->from_domains);
 	for (i = 0; i < m->nasked_headers; i++)
 		free(m->asked_headers[i]);
 	free(m->asked_headers);
@@ -708,7 +867,8 @@ core_set_queue_id(struct core_conn *c, const char *qid)
 bool
 core_needs_body(const struct core_conn *c)
 {
-	return pol_references(c->snap->pol, POL_FACT_SIZE);
+	(void)c;
+	return true;	/* DKIM for Authentication-Results */
 }
 
 void
@@ -763,6 +923,8 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 		snapshot_release(s);
 	m = c->msg = xcalloc(1, sizeof(*m));
 	m->start_ms = clock_ms();
+	/* DKIM hashes the body as it streams: it starts with the message */
+	m->dkim = dkimv_new(c->snap->dkim, c->qid);
 	pol_eval_init(&m->eval);
 	if (addr_envelope(from != NULL ? from : "", &m->mail_from,
 	    &m->mail_from_domain) != 0) {
@@ -883,6 +1045,8 @@ core_header(struct core_conn *c, const char *name, const char *value)
 
 	if (m == NULL)
 		return;
+	if (m->dkim != NULL)
+		dkimv_header(m->dkim, name, value);
 	nlen = strlen(name);
 	vlen = strlen(value);
 	m->size += nlen + vlen + 4;	/* ": " and CRLF */
@@ -932,9 +1096,13 @@ core_header(struct core_conn *c, const char *name, const char *value)
 void
 core_body(struct core_conn *c, const unsigned char *p, size_t n)
 {
-	(void)p;
-	if (c->msg != NULL)
-		c->msg->size += n;
+	struct msg *m = c->msg;
+
+	if (m == NULL)
+		return;
+	m->size += n;
+	if (m->dkim != NULL)
+		dkimv_body(m->dkim, p, n);
 }
 
 /* The recipients still open after RCPT, as fact lists. */
@@ -968,6 +1136,8 @@ core_eoh(struct core_conn *c, struct verdict *v)
 		verdict_on_error(c, v, POL_STAGE_EOH, "headers without MAIL");
 		return;
 	}
+	if (m->dkim != NULL)
+		dkimv_eoh(m->dkim);
 	if (m->early_action != POL_ACT_NONE)
 		return;
 	msg_open_rcpts(m);
@@ -991,19 +1161,38 @@ static int
 authres_value(struct core_conn *c, char **out)
 {
 	struct msg *m = c->msg;
+	struct ar_dkim_sig sigs[DKIMV_SIG_MAX];
 	struct ar_input in;
+	size_t i;
 
+	if (spf_compute(c, m) != 0 || dkim_compute(m) != 0 ||
+	    dmarc_compute(c, m) != 0)
+		return -1;
 	memset(&in, 0, sizeof(in));
 	in.authserv_id = conn_cfg(c)->authserv_id;
-	/* no check computes these yet: the header says so honestly */
-	in.spf = "none";
+	in.spf = spf_result_name(m->spf.result);
 	in.smtp_mailfrom = m->mail_from;
 	in.smtp_helo = c->helo;
-	in.dkim = NULL;
-	in.ndkim = 0;
-	in.dmarc = "none";
+	for (i = 0; i < m->dkim_res->nsigs && i < DKIMV_SIG_MAX; i++) {
+		const struct dkimv_sig *ds = &m->dkim_res->sigs[i];
+
+		sigs[i].result = ds->result;
+		sigs[i].bits = ds->bits;
+		sigs[i].domain = ds->domain;
+		sigs[i].selector = ds->selector;
+		sigs[i].b = ds->b;
+	}
+	in.dkim = sigs;
+	in.ndkim = i;
+	in.dmarc = dmarc_result_name(m->dmarc.result);
+	if (m->dmarc.policy_domain[0] != '\0') {
+		in.dmarc_p = m->dmarc.p;
+		in.dmarc_sp = m->dmarc.sp;
+		in.dmarc_dis = m->dmarc.dis;
+	}
 	msg_parse_from(m);
-	in.header_from = m->from_domain;
+	in.header_from = m->dmarc.header_from[0] != '\0' ?
+	    m->dmarc.header_from : m->from_domain;
 	return ar_build(&in, out);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dkimv.h"
 #include "dns.h"
 #include "log.h"
 #include "snapshot.h"
@@ -38,6 +39,13 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_SIZE:
 	case POL_FACT_HEADER:
 	case POL_FACT_SCORE:
+	case POL_FACT_SPF:
+	case POL_FACT_SPF_HELO:
+	case POL_FACT_SPF_EXPLANATION:
+	case POL_FACT_DKIM:
+	case POL_FACT_DKIM_DOMAINS:
+	case POL_FACT_DMARC:
+	case POL_FACT_DMARC_POLICY:
 		return true;
 	default:
 		return false;
@@ -122,6 +130,11 @@ snapshot_start_with(struct snapshot *s, const struct dns_options *o,
 		diag_add(d, true, "resolver: %s", err);
 		return -1;
 	}
+	if ((s->dkim = dkimv_lib_new(s->dns, s->cfg->dns_timeout_ms,
+	    DKIMV_SIGS_DEFAULT)) == NULL) {
+		diag_add(d, true, "cannot start the DKIM library");
+		return -1;
+	}
 	return 0;
 }
 
@@ -172,6 +185,7 @@ snapshot_release(struct snapshot *s)
 {
 	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	dkimv_lib_free(s->dkim);
 	dns_free(s->dns);
 	pol_free(s->pol);
 	config_free(s->cfg);

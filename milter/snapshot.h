@@ -18,12 +18,14 @@
 
 struct dns;
 struct dns_options;
+struct dkimv_lib;
 
 struct snapshot {
 	atomic_int refs;
 	struct config *cfg;	/* owns */
 	struct policy *pol;	/* owns */
 	struct dns *dns;	/* owns; NULL until snapshot_start() */
+	struct dkimv_lib *dkim;	/* owns; made with dns */
 	unsigned generation;
 };
 

@@ -76,7 +76,7 @@ struct spf_ctx {
 	struct spf_rec	 recs[SPF_RECS_MAX];
 	size_t		 nrecs;
 	bool		 ptr_done;
-	bool		 upper_hex;	/* client address written in upper case */
+	bool		 upper_hex;	/* client IP text in upper case */
 	char		 ptr[DNS_NAME_MAX + 1];	/* %{p} value */
 };
 
@@ -106,17 +106,21 @@ spf_result_name(enum spf_result r)
 	return "permerror";
 }
 
+/* Ends the check: the first reason wins.  what: "... at", name: where. */
 static void
-ctx_abort(struct spf_ctx *ctx, enum spf_abort ab, const char *fmt,
-    const char *arg)
+ctx_abort(struct spf_ctx *ctx, enum spf_abort ab, const char *what,
+    const char *name)
 {
 	char esc[128];
 
 	if (ctx->abort != SPF_AB_NONE)
 		return;
 	ctx->abort = ab;
-	str_escape_log(esc, sizeof(esc), arg, strlen(arg));
-	snprintf(ctx->problem, sizeof(ctx->problem), fmt, esc);
+	str_escape_log(esc, sizeof(esc), name, strlen(name));
+	/* a log text: cut short rather than lost */
+	if (snprintf(ctx->problem, sizeof(ctx->problem), "%s %s", what,
+	    esc) >= (int)sizeof(ctx->problem))
+		ctx->problem[sizeof(ctx->problem) - 1] = '\0';
 }
 
 /*
@@ -359,13 +363,13 @@ spec_end(const char *s, size_t n)
 }
 
 /*
- * One term.  Fills *kind with the lower-case mechanism or modifier name
- * and the argument bounds; 0 or -1 (malformed).
+ * One term as term_parse() reads it: the lower-case mechanism or modifier
+ * name, qualifier, argument and CIDR lengths.
  */
 struct spf_term {
 	char		 qual;		/* '+', '-', '~', '?' */
 	bool		 modifier;
-	char		 name[16];	/* lower case; "" for unknown modifier */
+	char		 name[16];	/* lower case, "" if unknown */
 	const char	*arg;		/* after ':' or '=' (NULL: none) */
 	size_t		 arglen;
 	const char	*cidr;		/* dual-cidr text (a, mx, ip4, ip6) */
@@ -628,7 +632,7 @@ ctx_query(struct spf_ctx *ctx, const char *name, enum dns_type type,
 	if (ctx->abort != SPF_AB_NONE)
 		return DNS_NXDOMAIN;
 	if (counted && ++ctx->nlookups > SPF_LOOKUP_MAX) {
-		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 DNS lookups (at %s)",
+		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 DNS lookups at",
 		    name);
 		return DNS_NXDOMAIN;
 	}
@@ -638,13 +642,13 @@ ctx_query(struct spf_ctx *ctx, const char *name, enum dns_type type,
 		st = DNS_NODATA;
 	if (counted && (st == DNS_NODATA || st == DNS_NXDOMAIN) &&
 	    ++ctx->nvoid > SPF_VOID_MAX)
-		ctx_abort(ctx, SPF_AB_VOID, "more than 2 void lookups (at %s)",
+		ctx_abort(ctx, SPF_AB_VOID, "more than 2 void lookups at",
 		    name);
 	if ((st == DNS_TIMEOUT || st == DNS_SERVFAIL || st == DNS_ERROR) &&
 	    !soft) {
 		char msg[64];
 
-		snprintf(msg, sizeof(msg), "DNS %s for %%s",
+		snprintf(msg, sizeof(msg), "DNS %s for",
 		    dns_status_name(st));
 		ctx_abort(ctx, SPF_AB_DNS, msg, name);
 	}
@@ -993,7 +997,7 @@ zero_eval(struct spf_ctx *ctx, const struct spf_term *term, const char *d)
 	}
 	st = ctx_query(ctx, target, DNS_T_MX, true, false, &q);
 	if (st == DNS_OK && dns_query_count(q) > SPF_MX_MAX)
-		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 MX names at %s",
+		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 MX names at",
 		    target);
 	for (i = 0; st == DNS_OK && ctx->abort == SPF_AB_NONE && !match &&
 	    i < dns_query_count(q); i++) {
@@ -1023,27 +1027,30 @@ rec_rewrite(struct spf_ctx *ctx, const char *rec, size_t len,
 	const char *t;
 	size_t tl, pos = 6, o = 0;
 	struct spf_term term;
-	char why[64], buf[SPF_RECORD_MAX + 64];
-	int zero, r;
+	char why[64], *buf;
+	size_t bufsize = SPF_RECORD_MAX + 64;
+	int zero, r, rc = -1;
 
+	/* worker threads have small stacks: the term buffer is on the heap */
+	buf = xmalloc(bufsize);
 	if (out_add(out, outlen, &o, "v=spf1", 6) != 0)
-		return -1;
+		goto out;
 	while (term_next(rec, len, &pos, &t, &tl)) {
 		if (term_parse(t, tl, &term, why, sizeof(why)) != 0)
-			return -1;
+			goto out;
 		buf[0] = '\0';
 		if (term.modifier) {
 			if (strcmp(term.name, "redirect") != 0 || p->has_all)
 				continue;
-			snprintf(buf, sizeof(buf), " %.*s", (int)tl, t);
+			snprintf(buf, bufsize, " %.*s", (int)tl, t);
 		} else if ((strcmp(term.name, "ip4") == 0 && term.v4 == 0) ||
 		    (strcmp(term.name, "ip6") == 0 && term.v6 == 0)) {
 			if (term.name[2] == '4')
-				snprintf(buf, sizeof(buf), " %cip4:0.0.0.0/1"
+				snprintf(buf, bufsize, " %cip4:0.0.0.0/1"
 				    " %cip4:128.0.0.0/1", term.qual,
 				    term.qual);
 			else
-				snprintf(buf, sizeof(buf), " %cip6:::/1"
+				snprintf(buf, bufsize, " %cip6:::/1"
 				    " %cip6:8000::/1", term.qual, term.qual);
 		} else if ((strcmp(term.name, "a") == 0 ||
 		    strcmp(term.name, "mx") == 0) &&
@@ -1051,9 +1058,9 @@ rec_rewrite(struct spf_ctx *ctx, const char *rec, size_t len,
 			zero = ctx->family == AF_INET ? term.v4 : term.v6;
 			if (zero == 0) {
 				if ((r = zero_eval(ctx, &term, d)) < 0)
-					return -1;
+					goto out;
 				if (r == 1)
-					snprintf(buf, sizeof(buf), " %call",
+					snprintf(buf, bufsize, " %call",
 					    term.qual);
 				else
 					continue;
@@ -1062,7 +1069,7 @@ rec_rewrite(struct spf_ctx *ctx, const char *rec, size_t len,
 				int keep = ctx->family == AF_INET ? term.v4 :
 				    term.v6;
 
-				snprintf(buf, sizeof(buf), " %c%s%s%.*s",
+				snprintf(buf, bufsize, " %c%s%s%.*s",
 				    term.qual, term.name,
 				    term.arg != NULL ? ":" : "",
 				    (int)term.arglen,
@@ -1070,17 +1077,20 @@ rec_rewrite(struct spf_ctx *ctx, const char *rec, size_t len,
 				if (keep > 0) {
 					size_t bl = strlen(buf);
 
-					snprintf(buf + bl, sizeof(buf) - bl,
+					snprintf(buf + bl, bufsize - bl,
 					    ctx->family == AF_INET ? "/%d" :
 					    "//%d", keep);
 				}
 			}
 		} else
-			snprintf(buf, sizeof(buf), " %.*s", (int)tl, t);
+			snprintf(buf, bufsize, " %.*s", (int)tl, t);
 		if (out_add(out, outlen, &o, buf, strlen(buf)) != 0)
-			return -1;
+			goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 static void
@@ -1148,14 +1158,14 @@ layer_txt(struct spf_ctx *ctx, SPF_dns_rr_t *rr, const char *domain,
 	}
 	if (nspf > 1) {
 		ctx_abort(ctx, SPF_AB_MALFORMED,
-		    "several or unusable SPF records at %s", domain);
+		    "several or unusable SPF records at", domain);
 		herrno = HOST_NOT_FOUND;
 	} else if (nspf == 1) {
 		memcpy(txt, out, tlen);
 		txt[tlen] = '\0';
 		if (rec_parse(txt, tlen, &p, why, sizeof(why)) != 0) {
-			snprintf(msg, sizeof(msg), "malformed SPF record at "
-			    "%%s: %s", why);
+			snprintf(msg, sizeof(msg), "malformed SPF record "
+			    "(%s) at", why);
 			ctx_abort(ctx, SPF_AB_MALFORMED, msg, domain);
 			herrno = HOST_NOT_FOUND;
 		} else {
@@ -1163,7 +1173,7 @@ layer_txt(struct spf_ctx *ctx, SPF_dns_rr_t *rr, const char *domain,
 			if (rec_rewrite(ctx, txt, tlen, &p, domain, out,
 			    SPF_REWRITE_MAX) != 0) {
 				ctx_abort(ctx, SPF_AB_MALFORMED,
-				    "cannot rewrite the SPF record at %s",
+				    "cannot rewrite the SPF record at",
 				    domain);
 				herrno = HOST_NOT_FOUND;
 			} else if (SPF_dns_rr_buf_realloc(rr, 0,
@@ -1319,7 +1329,7 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 	}
 	n = dns_query_count(q);
 	if (dt == DNS_T_MX && n > SPF_MX_MAX) {
-		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 MX names at %s",
+		ctx_abort(ctx, SPF_AB_LIMIT, "more than 10 MX names at",
 		    domain);
 		rr->herrno = HOST_NOT_FOUND;
 		dns_query_free(q);
@@ -1374,7 +1384,7 @@ layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 static void
 spf_explain(struct spf_ctx *ctx, struct spf_outcome *out)
 {
-	char name[DNS_NAME_MAX + 2], txt[SPF_RECORD_MAX + 1];
+	char name[DNS_NAME_MAX + 2], *txt;
 	char exp[SPF_EXP_MAX];
 	struct dns_query *q;
 	size_t cur = 0, j, len;
@@ -1402,11 +1412,12 @@ spf_explain(struct spf_ctx *ctx, struct spf_outcome *out)
 	    ctx->recs[cur].domain, true, name, sizeof(name)) != 0)
 		return;
 	/* 6.2: any failure here means no explanation, not an error */
+	txt = xmalloc(SPF_RECORD_MAX + 1);
 	q = dns_query_start(ctx->dns, name, DNS_T_TXT);
 	if (dns_query_wait(q, ctx->deadline) == DNS_OK &&
 	    dns_query_count(q) == 1) {
 		rd = dns_query_rdata(q, 0, &len);
-		l = dns_txt_join(rd, len, txt, sizeof(txt), 0);
+		l = dns_txt_join(rd, len, txt, SPF_RECORD_MAX + 1, 0);
 		if (l >= 0 && macro_check(txt, (size_t)l, true, &endm) == 0 &&
 		    macro_expand(ctx, txt, (size_t)l, ctx->recs[cur].domain,
 		    false, exp, sizeof(exp)) == 0)
@@ -1414,6 +1425,7 @@ spf_explain(struct spf_ctx *ctx, struct spf_outcome *out)
 			    "%s", exp);
 	}
 	dns_query_free(q);
+	free(txt);
 }
 
 /* RFC 7208 4.3: a domain that is not a usable FQDN gives "none". */

@@ -1,15 +1,20 @@
 /*
  * policy_fuzz.c - libFuzzer target for the policy language: lexer, parser,
- * checker, list files (that fail to open), evaluator at every stage,
- * %{fact} expansion, the tag condition and the read-only accessors.
+ * checker, list files (that fail to open), evaluator at every stage with
+ * and without the trace hook, %{fact} expansion, replies, the tag
+ * condition and the read-only accessors.
  * Owns: the temporary directory that serves as the policy's base dir
  * (created once in LLVMFuzzerInitialize(), removed at exit); per input,
  * the loaded policy, its diagnostics and the fake facts, all freed before
  * returning, so LeakSanitizer sees every leak of the policy code.
  * Limits: at most FZ_POOL_MAX words of the input feed the fake facts.
- * Errors: a broken contract of policy.h aborts (the fuzzer reports it as a
- * crash); an input that names a list file outside the empty base dir is
- * rejected (-1) before it reaches the loader.
+ * Errors: a broken contract of policy.h aborts, so the fuzzer reports it
+ * as a crash: NULL without an error, a control character or too long a
+ * text from pol_expand(), no decision at eom, a trace step naming a fact
+ * its rule does not read.  An input that names a list file outside the
+ * empty base dir is rejected (-1) before it reaches the loader.
+ * Uses pol_int.h (the lexer, the rules' texts and conditions): it is built
+ * from the policy sources, not from the library.
  *
  * Build (tests/fuzz/run.sh does this):
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -28,7 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pol_int.h"	/* the lexer (file guard) and the rule texts */
+#include "pol_int.h"	/* the lexer, rule texts and conditions */
 
 #define FZ_POOL_MAX	64	/* words and strings taken from the input */
 #define FZ_WORD_MAX	300	/* bytes of one of them */
@@ -82,6 +87,7 @@ static const double fz_nums[] = {
 
 /* The fake message: every fact drawn once from the input's hash. */
 struct fz_msg {
+	const struct policy *pol;	/* borrows */
 	uint64_t rng;
 	enum pol_stage stage;		/* stage being evaluated */
 	unsigned rcpt;			/* current recipient */
@@ -361,6 +367,63 @@ fz_expand(const char *text, const struct pol_facts *pf,
 	}
 }
 
+/* Whether the condition names the fact ("header.NAME" for headers). */
+static bool
+fz_cond_reads(const struct pol_node *n, const char *name)
+{
+	size_t i;
+
+	if (n == NULL)
+		return false;
+	for (i = 0; i < n->nkid; i++)
+		if (fz_cond_reads(n->kid[i], name))
+			return true;
+	if (n->fact < 0 || n->fact >= POL_FACT_COUNT)
+		return false;
+	if (n->fact == POL_FACT_HEADER)
+		return n->hname != NULL && strncmp(name, "header.", 7) == 0 &&
+		    strcmp(name + 7, n->hname) == 0;
+	return strcmp(name, pol_fact_info((enum pol_fact)n->fact)->name) == 0;
+}
+
+/*
+ * The trace hook: a step names a rule or score rule of the policy, and
+ * lists only facts its own condition reads, each once.
+ */
+static void
+fz_trace(void *ctx, const struct pol_trace_step *st)
+{
+	const struct fz_msg *m = ctx;
+	const struct policy *pol = m->pol;
+	const struct pol_node *cond = NULL;
+	bool found = false;
+	size_t i, j;
+
+	if (st == NULL || st->kind == NULL || st->name == NULL ||
+	    st->stage != m->stage || (int)st->value < POL_FALSE ||
+	    st->value > POL_UNKNOWN || st->nfacts > POL_TRACE_FACTS_MAX)
+		abort();
+	if (strcmp(st->kind, "score") == 0) {
+		for (i = 0; i < pol->nscores && !found; i++)
+			if ((found = pol->scores[i].name == st->name))
+				cond = pol->scores[i].cond;
+	} else if (strcmp(st->kind, "rule") == 0 ||
+	    strcmp(st->kind, "monitor") == 0) {
+		for (i = 0; i < pol->nrules && !found; i++)
+			if ((found = pol->rules[i].name == st->name))
+				cond = pol->rules[i].cond;
+	}
+	if (!found)
+		abort();	/* not a rule of this policy */
+	for (i = 0; i < st->nfacts; i++) {
+		if (st->facts[i] == NULL || !fz_cond_reads(cond, st->facts[i]))
+			abort();	/* a fact the condition does not read */
+		for (j = 0; j < i; j++)
+			if (strcmp(st->facts[i], st->facts[j]) == 0)
+				abort();
+	}
+}
+
 static void
 fz_evaluate(const struct policy *pol, struct fz_msg *m,
     const struct pol_facts *pf)
@@ -371,6 +434,10 @@ fz_evaluate(const struct policy *pol, struct fz_msg *m,
 	int s, rc;
 
 	pol_eval_init(&ev);
+	if ((m->rng & 3) != 0) {	/* mostly traced, sometimes not */
+		ev.trace = fz_trace;
+		ev.trace_ctx = m;
+	}
 	for (s = POL_STAGE_CONNECT; s <= POL_STAGE_EOM; s++) {
 		m->stage = (enum pol_stage)s;
 		n = s == POL_STAGE_RCPT ? m->nrcpt : 1;
@@ -508,6 +575,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	fz_msg_init(&m, data, size);
+	m.pol = pol;
 	pf.get = fz_get;
 	pf.ctx = &m;
 	fz_evaluate(pol, &m, &pf);
