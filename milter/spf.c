@@ -1483,6 +1483,43 @@ map_result(SPF_result_t r)
 	}
 }
 
+/*
+ * libspf2 answers "pass" for every loopback client without reading the
+ * record ("localhost always gets a free ride"), which would let anyone on
+ * 127/8 pass SPF for any domain.  For such a client do what
+ * SPF_request_query_mailfrom() does after that shortcut: fetch the record
+ * through our layer and interpret it.
+ */
+static void
+spf_query_loopback(SPF_server_t *server, SPF_request_t *req,
+    SPF_response_t **respp)
+{
+	SPF_record_t *rec = NULL;
+	SPF_errcode_t err;
+
+	if ((*respp = SPF_response_new(req)) == NULL)
+		return;
+	req->cur_dom = req->env_from_dp;
+	err = SPF_server_get_record(server, req, *respp, &rec);
+	if (err != SPF_E_SUCCESS || rec == NULL) {
+		/* no record, or none usable: leave it to the mapping of
+		 * "(invalid)" and the layer's own verdict */
+		if (rec != NULL)
+			SPF_record_free(rec);
+		if (err == SPF_E_NOT_SPF)
+			SPF_i_done(*respp, SPF_RESULT_NONE, SPF_REASON_NONE,
+			    SPF_E_SUCCESS);
+		else
+			SPF_i_done(*respp, SPF_RESULT_INVALID,
+			    SPF_REASON_NONE, err);
+		return;
+	}
+	(*respp)->spf_record_exp = rec;
+	(void)SPF_record_interpret(rec, req, *respp, 0);
+	SPF_record_free(rec);
+	(*respp)->spf_record_exp = NULL;
+}
+
 static int
 spf_run(struct dns *dns, uint64_t deadline, const char *client_ip,
     const char *helo, const char *sender, bool helo_id,
@@ -1598,7 +1635,10 @@ spf_run(struct dns *dns, uint64_t deadline, const char *client_ip,
 		    "libspf2 refuses the sender");
 		goto done;
 	}
-	(void)SPF_request_query_mailfrom(req, &resp);
+	if (SPF_request_is_loopback(req))
+		spf_query_loopback(server, req, &resp);
+	else
+		(void)SPF_request_query_mailfrom(req, &resp);
 	lr = resp != NULL ? SPF_response_result(resp) : SPF_RESULT_INVALID;
 	out->result = map_result(lr);
 	if (ctx->abort != SPF_AB_NONE) {

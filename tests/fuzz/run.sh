@@ -66,10 +66,11 @@ show_input() {
 	od -An -c -v "$1" | head -260 | sed 's/^/#  /'
 }
 
-# show_report LOG: the sanitizer's or libFuzzer's verdict, first stack
+# show_report LOG: the sanitizer's or libFuzzer's verdict and first stack
 show_report() {
-	grep -E '^(==[0-9]+== ?ERROR|SUMMARY|.*runtime error:|ALARM|    #[0-9]+ )' \
-	    "$1" | head -30 | sed 's/^/# /'
+	awk '/^==[0-9]+== ?ERROR|runtime error:|^ALARM|^SUMMARY/ { print; next }
+	    /^ +#[0-9]+ / && !done { print; seen = 1; if (++n == 25) done = 1; next }
+	    seen { done = 1 }' "$1" | head -40 | sed 's/^/# /'
 }
 
 # save_artifact FILE: keeps it as a regression input
