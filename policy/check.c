@@ -14,6 +14,7 @@
 #define _GNU_SOURCE 1	/* POSIX 2008, strcasestr (as configure does) */
 #endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pol_int.h"
@@ -234,6 +235,128 @@ check_in(struct checker *c, struct pol_node *n, const struct pol_fact_def *d)
 		    "matches", lname, n->fname);
 }
 
+/*
+ * How many copies of its operand glibc's regcomp() makes for the
+ * quantifier at q: one for '*' and '?', two for '+', the larger bound of
+ * "{n,m}" ('{' with no valid bound: 1).
+ */
+static unsigned long
+regex_copies(const char *q)
+{
+	unsigned long n = 0, m;
+	char *end;
+
+	if (*q == '+')
+		return 2;
+	if (*q != '{')
+		return 1;
+	n = strtoul(q + 1, &end, 10);
+	if (*end == ',' && end[1] != '}') {
+		m = strtoul(end + 1, &end, 10);
+		if (m > n)
+			n = m;
+	}
+	return n > 0 ? n : 1;
+}
+
+/*
+ * glibc's regcomp() expands repetitions into copies of the tree: stacked
+ * quantifiers, nested repetition and large {n,m} bounds take exponential
+ * time and memory at load time (found by fuzzing: "a++++...",
+ * "((a{1,100}){1,100}){1,100}").  Refuses a quantifier on a quantifier,
+ * and any atom whose copies, multiplied through the enclosing quantified
+ * groups, exceed POL_REGEX_REPEAT_MAX.  Returns true (and why) for such a
+ * pattern.
+ */
+static bool
+regex_too_costly(const char *re, char *why, size_t whylen)
+{
+	/* largest number of copies of anything inside each open group */
+	unsigned long inner[POL_REGEX_DEPTH_MAX + 1];
+	size_t depth = 0;
+	bool after_quant = false, in_class = false, after_atom = false;
+	unsigned long last = 1;		/* copies in the last atom/group */
+	const char *p;
+
+	inner[0] = 1;
+	for (p = re; *p != '\0'; p++) {
+		if (in_class) {
+			if (*p == ']')
+				in_class = false;
+			continue;
+		}
+		if (*p == '*' || *p == '+' || *p == '?' || (*p == '{' &&
+		    p[1] >= '0' && p[1] <= '9')) {
+			unsigned long total;
+
+			if (after_quant) {
+				snprintf(why, whylen, "a quantifier on a "
+				    "quantifier");
+				return true;
+			}
+			if (!after_atom)
+				continue;	/* literal, as glibc reads it */
+			total = last * regex_copies(p);
+			if (total > POL_REGEX_REPEAT_MAX) {
+				snprintf(why, whylen, "more than %d "
+				    "repetitions of one part",
+				    POL_REGEX_REPEAT_MAX);
+				return true;
+			}
+			if (total > inner[depth])
+				inner[depth] = total;
+			after_quant = true;
+			if (*p == '{')
+				while (p[1] != '\0' && *p != '}')
+					p++;
+			continue;
+		}
+		after_quant = false;
+		switch (*p) {
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			last = 1;
+			after_atom = true;
+			break;
+		case '[':
+			in_class = true;
+			/* "[]..." and "[^]..." hold a literal ']' */
+			if (p[1] == '^')
+				p++;
+			if (p[1] == ']')
+				p++;
+			last = 1;
+			after_atom = true;
+			break;
+		case '(':
+			if (depth == POL_REGEX_DEPTH_MAX) {
+				snprintf(why, whylen, "groups nested deeper "
+				    "than %d", POL_REGEX_DEPTH_MAX);
+				return true;
+			}
+			inner[++depth] = 1;
+			after_atom = false;
+			break;
+		case ')':
+			last = depth > 0 ? inner[depth--] : 1;
+			if (last > inner[depth])
+				inner[depth] = last;
+			after_atom = true;
+			break;
+		case '|':
+		case '^':
+		case '$':
+			after_atom = false;
+			break;
+		default:
+			last = 1;
+			after_atom = true;
+		}
+	}
+	return false;
+}
+
 static void
 check_regex(struct checker *c, struct pol_node *n)
 {
@@ -255,6 +378,11 @@ check_regex(struct checker *c, struct pol_node *n)
 		}
 		if (s[1] != '\0')
 			s++;
+	}
+	if (regex_too_costly(n->str, buf, sizeof(buf))) {
+		cerr(c, n->vpos, "regular expression too costly to compile: "
+		    "%s", buf);
+		return;
 	}
 	r = regcomp(&n->re, n->str, REG_EXTENDED | REG_NOSUB |
 	    (n->icase ? REG_ICASE : 0));

@@ -35,7 +35,10 @@ struct run {
 	/* tracing: the facts the current rule read */
 	const struct pol_eval *ev;	/* borrows; NULL: no trace */
 	struct pol_trace_step step;
-	char hdrnames[POL_TRACE_FACTS_MAX][80];
+	/* header fact names: rules use the first half, score rules (which
+	 * may run inside a rule's condition) the second */
+	char hdrnames[2 * POL_TRACE_FACTS_MAX][80];
+	bool in_score;
 };
 
 /* Notes a fact read by the rule being traced. */
@@ -51,9 +54,12 @@ trace_fact(struct run *r, int fact, const char *hname)
 	if (fact == POL_FACT_HEADER && hname != NULL) {
 		if (st->nfacts >= POL_TRACE_FACTS_MAX)
 			return;
-		snprintf(r->hdrnames[st->nfacts], sizeof(r->hdrnames[0]),
+		size_t slot = st->nfacts +
+		    (r->in_score ? POL_TRACE_FACTS_MAX : 0);
+
+		snprintf(r->hdrnames[slot], sizeof(r->hdrnames[0]),
 		    "header.%s", hname);
-		name = r->hdrnames[st->nfacts];
+		name = r->hdrnames[slot];
 	}
 	for (i = 0; i < st->nfacts; i++)
 		if (strcmp(st->facts[i], name) == 0)
@@ -129,7 +135,9 @@ compute_score(struct run *r)
 		/* a score may be computed inside a rule's condition: keep
 		 * that rule's trace */
 		trace_begin(r);
+		r->in_score = true;
 		t = eval_node(r, s->cond);
+		r->in_score = false;
 		if (r->failed)
 			return;
 		trace_end(r, "score", s->name, t);

@@ -20,6 +20,8 @@
 #define POL_EXPR_DEPTH_MAX	64			/* nesting of conditions */
 #define POL_EXPAND_MAX		480			/* expanded reply text */
 #define POL_FACT_VALUE_MAX	200			/* one %{fact} in a text */
+#define POL_REGEX_REPEAT_MAX	255	/* {n,m} bound, nested repetition */
+#define POL_REGEX_DEPTH_MAX	16	/* groups in one regular expression */
 #define POL_TOKEN_MAX		4096			/* word, string, regex */
 #define POL_LIST_FILE_MAX	(256u * 1024 * 1024)	/* one list file */
 #define POL_LIST_LINE_MAX	1024			/* one list file line */
