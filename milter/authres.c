@@ -19,14 +19,7 @@
 #include <string.h>
 
 #include "authres.h"
-
-/* Growing string with a hard maximum (STYLE.md 4, struct buf). */
-struct abuf {
-	char	*p;		/* owns; NUL-terminated when len > 0 */
-	size_t	 len;
-	size_t	 cap;
-	size_t	 max;
-};
+#include "util.h"
 
 static const char *const ar_spf_results[] = {
 	"none", "neutral", "pass", "fail", "softfail", "policy",
@@ -39,43 +32,6 @@ static const char *const ar_dkim_results[] = {
 static const char *const ar_dmarc_results[] = {
 	"none", "pass", "fail", "temperror", "permerror", NULL
 };
-
-static int
-abuf_put(struct abuf *b, const void *s, size_t n)
-{
-	size_t	 need, ncap;
-	char	*np;
-
-	if (n > b->max || b->len > b->max - n)
-		return -1;
-	need = b->len + n + 1;
-	if (need > b->cap) {
-		ncap = b->cap ? b->cap : 128;
-		while (ncap < need)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = ncap;
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static int
-abuf_puts(struct abuf *b, const char *s)
-{
-	return abuf_put(b, s, strlen(s));
-}
-
-static int
-abuf_putc(struct abuf *b, char c)
-{
-	return abuf_put(b, &c, 1);
-}
 
 static char
 ar_lower(char c)
@@ -237,50 +193,50 @@ ar_is_token(const char *s, size_t n)
  * can pass.  0 or -1.
  */
 static int
-ar_put_quoted(struct abuf *b, const char *s, size_t n)
+ar_put_quoted(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char	*u = (const unsigned char *)s;
 	size_t			 i, l;
 
-	if (abuf_putc(b, '"') == -1)
+	if (buf_putc(b, '"') == -1)
 		return -1;
 	for (i = 0; i < n; i += l) {
 		l = 1;
 		if (u[i] == '"' || u[i] == '\\') {
-			if (abuf_putc(b, '\\') == -1 ||
-			    abuf_putc(b, (char)u[i]) == -1)
+			if (buf_putc(b, '\\') == -1 ||
+			    buf_putc(b, (char)u[i]) == -1)
 				return -1;
 		} else if (u[i] < 0x20 || u[i] == 0x7f) {
-			if (abuf_putc(b, '?') == -1)
+			if (buf_putc(b, '?') == -1)
 				return -1;
 		} else if (u[i] < 0x80) {
-			if (abuf_putc(b, (char)u[i]) == -1)
+			if (buf_putc(b, (char)u[i]) == -1)
 				return -1;
 		} else if ((l = ar_utf8_len(u + i, n - i)) == 0) {
 			l = 1;
-			if (abuf_putc(b, '?') == -1)
+			if (buf_putc(b, '?') == -1)
 				return -1;
-		} else if (abuf_put(b, u + i, l) == -1)
+		} else if (buf_append(b, s + i, l) == -1)
 			return -1;
 	}
-	return abuf_putc(b, '"');
+	return buf_putc(b, '"');
 }
 
 /* A value (RFC 2045 token, else quoted-string).  0 or -1. */
 static int
-ar_put_value(struct abuf *b, const char *s, size_t n)
+ar_put_value(struct buf *b, const char *s, size_t n)
 {
 	if (ar_is_token(s, n))
-		return abuf_put(b, s, n);
+		return buf_append(b, s, n);
 	return ar_put_quoted(b, s, n);
 }
 
 /* A domain-name as is when valid, else a quoted value.  0 or -1. */
 static int
-ar_put_domain(struct abuf *b, const char *s, size_t n)
+ar_put_domain(struct buf *b, const char *s, size_t n)
 {
 	if (ar_is_domain(s, n))
-		return abuf_put(b, s, n);
+		return buf_append(b, s, n);
 	return ar_put_quoted(b, s, n);
 }
 
@@ -290,7 +246,7 @@ ar_put_domain(struct abuf *b, const char *s, size_t n)
  * anything that is not local@domain-name becomes one quoted-string.
  */
 static int
-ar_put_addr(struct abuf *b, const char *s, size_t n)
+ar_put_addr(struct buf *b, const char *s, size_t n)
 {
 	const char	*at;
 	size_t		 ll;
@@ -305,11 +261,11 @@ ar_put_addr(struct abuf *b, const char *s, size_t n)
 		return ar_put_quoted(b, s, n);
 	ll = (size_t)(at - s);
 	if (ll == 0 || ar_is_dot_atom(s, ll) || ar_is_quoted(s, ll)) {
-		if (abuf_put(b, s, ll) == -1)
+		if (buf_append(b, s, ll) == -1)
 			return -1;
 	} else if (ar_put_quoted(b, s, ll) == -1)
 		return -1;
-	return abuf_put(b, at, n - ll);
+	return buf_append(b, at, n - ll);
 }
 
 enum ar_kind { AR_K_VALUE, AR_K_DOMAIN, AR_K_ADDR };
@@ -320,10 +276,10 @@ enum ar_kind { AR_K_VALUE, AR_K_DOMAIN, AR_K_ADDR };
  * its meaning, and every property is optional in RFC 8601).  0 or -1.
  */
 static int
-ar_put_prop(struct abuf *b, const char *name, const char *s, size_t n,
+ar_put_prop(struct buf *b, const char *name, const char *s, size_t n,
     enum ar_kind kind)
 {
-	struct abuf	v = { NULL, 0, 0, 4 * AR_PVALUE_MAX + 8 };
+	struct buf	v = { NULL, 0, 0, 4 * AR_PVALUE_MAX + 8 };
 	int		rc = -1;
 
 	if (s == NULL || n == 0)
@@ -342,8 +298,8 @@ ar_put_prop(struct abuf *b, const char *name, const char *s, size_t n,
 		break;
 	}
 	if (rc == 0 && v.len <= AR_PVALUE_MAX)
-		rc = abuf_putc(b, ' ') == -1 || abuf_puts(b, name) == -1 ||
-		    abuf_putc(b, '=') == -1 || abuf_put(b, v.p, v.len) == -1 ?
+		rc = buf_putc(b, ' ') == -1 || buf_puts(b, name) == -1 ||
+		    buf_putc(b, '=') == -1 || buf_append(b, v.p, v.len) == -1 ?
 		    -1 : 0;
 	free(v.p);
 	return rc;
@@ -351,7 +307,7 @@ ar_put_prop(struct abuf *b, const char *name, const char *s, size_t n,
 
 /* "method=result" with result checked against its set.  0 or -1. */
 static int
-ar_put_result(struct abuf *b, const char *method, const char *res,
+ar_put_result(struct buf *b, const char *method, const char *res,
     const char *const *set)
 {
 	size_t	i, k, n;
@@ -369,8 +325,8 @@ ar_put_result(struct abuf *b, const char *method, const char *res,
 	}
 	if (set[i] == NULL)
 		return -1;
-	if (abuf_puts(b, "\n\t") == -1 || abuf_puts(b, method) == -1 ||
-	    abuf_putc(b, '=') == -1 || abuf_puts(b, set[i]) == -1)
+	if (buf_puts(b, "\n\t") == -1 || buf_puts(b, method) == -1 ||
+	    buf_putc(b, '=') == -1 || buf_puts(b, set[i]) == -1)
 		return -1;
 	return 0;
 }
@@ -382,7 +338,7 @@ ar_len(const char *s)
 }
 
 static int
-ar_put_spf(struct abuf *b, const struct ar_input *in)
+ar_put_spf(struct buf *b, const struct ar_input *in)
 {
 	char		 pm[sizeof("postmaster@") + AR_PVALUE_MAX];
 	const char	*mf = in->smtp_mailfrom;
@@ -412,7 +368,7 @@ ar_put_spf(struct abuf *b, const struct ar_input *in)
 }
 
 static int
-ar_put_dkim(struct abuf *b, const struct ar_dkim_sig *sig)
+ar_put_dkim(struct buf *b, const struct ar_dkim_sig *sig)
 {
 	char	bb[AR_DKIM_B_LEN];
 	char	cmt[32];
@@ -424,7 +380,7 @@ ar_put_dkim(struct abuf *b, const struct ar_dkim_sig *sig)
 	if (sig->bits > 0) {
 		w = snprintf(cmt, sizeof(cmt), " (%u-bit key)", sig->bits);
 		if (w < 0 || (size_t)w >= sizeof(cmt) ||
-		    abuf_put(b, cmt, (size_t)w) == -1)
+		    buf_append(b, cmt, (size_t)w) == -1)
 			return -1;
 	}
 	if (ar_put_prop(b, "header.d", sig->domain, ar_len(sig->domain),
@@ -457,7 +413,7 @@ ar_comment_word(const char *s)
 }
 
 static int
-ar_put_dmarc(struct abuf *b, const struct ar_input *in)
+ar_put_dmarc(struct buf *b, const struct ar_input *in)
 {
 	static const char *const name[] = { "p=", "sp=", "dis=" };
 	const char	*val[] = { in->dmarc_p, in->dmarc_sp, in->dmarc_dis };
@@ -470,12 +426,12 @@ ar_put_dmarc(struct abuf *b, const struct ar_input *in)
 	for (i = 0; i < 3; i++) {
 		if (!ar_comment_word(val[i]))
 			continue;
-		if (abuf_puts(b, paren ? " " : " (") == -1 ||
-		    abuf_puts(b, name[i]) == -1 || abuf_puts(b, val[i]) == -1)
+		if (buf_puts(b, paren ? " " : " (") == -1 ||
+		    buf_puts(b, name[i]) == -1 || buf_puts(b, val[i]) == -1)
 			return -1;
 		paren = true;
 	}
-	if (paren && abuf_putc(b, ')') == -1)
+	if (paren && buf_putc(b, ')') == -1)
 		return -1;
 	return ar_put_prop(b, "header.from", in->header_from,
 	    ar_len(in->header_from), AR_K_DOMAIN);
@@ -484,7 +440,7 @@ ar_put_dmarc(struct abuf *b, const struct ar_input *in)
 int
 ar_build(const struct ar_input *in, char **out)
 {
-	struct abuf	b = { NULL, 0, 0, AR_VALUE_MAX };
+	struct buf	b = { NULL, 0, 0, AR_VALUE_MAX };
 	size_t		i, n;
 
 	if (out == NULL)
@@ -499,17 +455,17 @@ ar_build(const struct ar_input *in, char **out)
 	    b.len > AR_PVALUE_MAX)
 		goto fail;
 
-	if (abuf_putc(&b, ';') == -1 || ar_put_spf(&b, in) == -1 ||
-	    abuf_putc(&b, ';') == -1)
+	if (buf_putc(&b, ';') == -1 || ar_put_spf(&b, in) == -1 ||
+	    buf_putc(&b, ';') == -1)
 		goto fail;
 	if (in->ndkim == 0) {
 		if (ar_put_result(&b, "dkim", "none", ar_dkim_results) == -1 ||
-		    abuf_putc(&b, ';') == -1)
+		    buf_putc(&b, ';') == -1)
 			goto fail;
 	}
 	for (i = 0; i < in->ndkim && i < AR_DKIM_MAX; i++)
 		if (ar_put_dkim(&b, &in->dkim[i]) == -1 ||
-		    abuf_putc(&b, ';') == -1)
+		    buf_putc(&b, ';') == -1)
 			goto fail;
 	if (ar_put_dmarc(&b, in) == -1)
 		goto fail;

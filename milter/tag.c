@@ -39,14 +39,7 @@
 #include <gmime/gmime.h>
 
 #include "tag.h"
-
-/* Growing string with a hard maximum (STYLE.md 4, struct buf). */
-struct tbuf {
-	char	*p;		/* owns; NUL-terminated when len > 0 */
-	size_t	 len;
-	size_t	 cap;
-	size_t	 max;		/* appending past it is an error */
-};
+#include "util.h"
 
 static bool	tag_ready;	/* set at start-up, read-only afterwards */
 
@@ -54,68 +47,13 @@ static const char hexdig[] = "0123456789ABCDEF";
 static const char b64dig[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void
-tbuf_init(struct tbuf *b, size_t max)
-{
-	b->p = NULL;
-	b->len = 0;
-	b->cap = 0;
-	b->max = max;
-}
-
-static void
-tbuf_free(struct tbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/* Appends n bytes and keeps a NUL after them.  0 or -1 (past max, ENOMEM). */
-static int
-tbuf_put(struct tbuf *b, const void *s, size_t n)
-{
-	size_t	 need, ncap;
-	char	*np;
-
-	if (n > b->max || b->len > b->max - n)
-		return -1;
-	need = b->len + n + 1;
-	if (need > b->cap) {
-		ncap = b->cap ? b->cap : 64;
-		while (ncap < need)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = ncap;
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static int
-tbuf_putc(struct tbuf *b, char c)
-{
-	return tbuf_put(b, &c, 1);
-}
-
-static int
-tbuf_puts(struct tbuf *b, const char *s)
-{
-	return tbuf_put(b, s, strlen(s));
-}
-
 /* Hands the string over to the caller ("" when empty). */
 static char *
-tbuf_take(struct tbuf *b)
+buf_take(struct buf *b)
 {
 	char	*s;
 
-	if (b->p == NULL && tbuf_put(b, "", 0) == -1)
+	if (b->p == NULL && buf_append(b, "", 0) == -1)
 		return NULL;
 	s = b->p;
 	b->p = NULL;
@@ -136,7 +74,7 @@ is_wsp(unsigned char c)
  * trailing whitespace and controls go.  8-bit bytes are kept.  0 or -1.
  */
 static int
-tag_clean(const char *s, size_t len, struct tbuf *out)
+tag_clean(const char *s, size_t len, struct buf *out)
 {
 	const unsigned char	*u = (const unsigned char *)s;
 	size_t			 i, j, end;
@@ -156,19 +94,19 @@ tag_clean(const char *s, size_t len, struct tbuf *out)
 				i = j;
 				continue;
 			}
-			if (tbuf_putc(out, ' ') == -1)
+			if (buf_putc(out, ' ') == -1)
 				return -1;
 			i = j;
 			continue;
 		}
 		if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7f) {
-			if (tbuf_putc(out, ' ') == -1)
+			if (buf_putc(out, ' ') == -1)
 				return -1;
-		} else if (tbuf_putc(out, (char)u[i]) == -1)
+		} else if (buf_putc(out, (char)u[i]) == -1)
 			return -1;
 		i++;
 	}
-	return tbuf_put(out, "", 0);
+	return buf_append(out, "", 0);
 }
 
 /*
@@ -176,7 +114,7 @@ tag_clean(const char *s, size_t len, struct tbuf *out)
  * presence test.  0 or -1.
  */
 static int
-tag_norm(const char *s, size_t len, struct tbuf *out)
+tag_norm(const char *s, size_t len, struct buf *out)
 {
 	size_t	i;
 	bool	sp = false;
@@ -188,15 +126,15 @@ tag_norm(const char *s, size_t len, struct tbuf *out)
 			sp = true;
 			continue;
 		}
-		if (sp && out->len > 0 && tbuf_putc(out, ' ') == -1)
+		if (sp && out->len > 0 && buf_putc(out, ' ') == -1)
 			return -1;
 		sp = false;
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
-		if (tbuf_putc(out, (char)c) == -1)
+		if (buf_putc(out, (char)c) == -1)
 			return -1;
 	}
-	return tbuf_put(out, "", 0);
+	return buf_append(out, "", 0);
 }
 
 /*
@@ -207,18 +145,18 @@ static int
 tag_present(const char *tag, size_t tlen, const char *text, size_t len,
     bool *found)
 {
-	struct tbuf	nt, ns;
+	struct buf	nt, ns;
 	int		rc = -1;
 
-	tbuf_init(&nt, TAG_BUF_MAX);
-	tbuf_init(&ns, TAG_BUF_MAX);
+	buf_init(&nt, TAG_BUF_MAX);
+	buf_init(&ns, TAG_BUF_MAX);
 	if (tag_norm(tag, tlen, &nt) == -1 || tag_norm(text, len, &ns) == -1)
 		goto out;
 	*found = nt.len > 0 && memmem(ns.p, ns.len, nt.p, nt.len) != NULL;
 	rc = 0;
 out:
-	tbuf_free(&nt);
-	tbuf_free(&ns);
+	buf_free(&nt);
+	buf_free(&ns);
 	return rc;
 }
 
@@ -228,7 +166,7 @@ out:
  * The result is valid UTF-8.  0 or -1.
  */
 static int
-tag_decode(const char *raw, struct tbuf *out)
+tag_decode(const char *raw, struct buf *out)
 {
 	char	*dec, *valid;
 	int	 rc;
@@ -274,23 +212,23 @@ utf8_seqlen(unsigned char c)
 }
 
 static int
-ew_put_q(struct tbuf *out, const unsigned char *s, size_t n)
+ew_put_q(struct buf *out, const unsigned char *s, size_t n)
 {
 	size_t	i;
 	char	esc[3];
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == ' ') {
-			if (tbuf_putc(out, '_') == -1)
+			if (buf_putc(out, '_') == -1)
 				return -1;
 		} else if (q_literal(s[i])) {
-			if (tbuf_putc(out, (char)s[i]) == -1)
+			if (buf_putc(out, (char)s[i]) == -1)
 				return -1;
 		} else {
 			esc[0] = '=';
 			esc[1] = hexdig[s[i] >> 4];
 			esc[2] = hexdig[s[i] & 0x0f];
-			if (tbuf_put(out, esc, 3) == -1)
+			if (buf_append(out, esc, 3) == -1)
 				return -1;
 		}
 	}
@@ -298,7 +236,7 @@ ew_put_q(struct tbuf *out, const unsigned char *s, size_t n)
 }
 
 static int
-ew_put_b(struct tbuf *out, const unsigned char *s, size_t n)
+ew_put_b(struct buf *out, const unsigned char *s, size_t n)
 {
 	size_t		i;
 	unsigned long	v;
@@ -314,7 +252,7 @@ ew_put_b(struct tbuf *out, const unsigned char *s, size_t n)
 		q[1] = b64dig[(v >> 12) & 0x3f];
 		q[2] = i + 1 < n ? b64dig[(v >> 6) & 0x3f] : '=';
 		q[3] = i + 2 < n ? b64dig[v & 0x3f] : '=';
-		if (tbuf_put(out, q, 4) == -1)
+		if (buf_append(out, q, 4) == -1)
 			return -1;
 	}
 	return 0;
@@ -327,7 +265,7 @@ ew_put_b(struct tbuf *out, const unsigned char *s, size_t n)
  * 6.2), so the phrase's own spaces travel inside the encoding.  0 or -1.
  */
 static int
-tag_encode_phrase(const char *p, size_t n, struct tbuf *out)
+tag_encode_phrase(const char *p, size_t n, struct buf *out)
 {
 	static const char	 pre_q[] = "=?UTF-8?Q?", pre_b[] = "=?UTF-8?B?";
 	const unsigned char	*s = (const unsigned char *)p;
@@ -358,14 +296,14 @@ tag_encode_phrase(const char *p, size_t n, struct tbuf *out)
 		}
 		if (i == start)		/* cannot happen: one char fits */
 			return -1;
-		if (start > 0 && tbuf_putc(out, ' ') == -1)
+		if (start > 0 && buf_putc(out, ' ') == -1)
 			return -1;
-		if (tbuf_puts(out, useq ? pre_q : pre_b) == -1)
+		if (buf_puts(out, useq ? pre_q : pre_b) == -1)
 			return -1;
 		if ((useq ? ew_put_q(out, s + start, i - start) :
 		    ew_put_b(out, s + start, i - start)) == -1)
 			return -1;
-		if (tbuf_puts(out, "?=") == -1)
+		if (buf_puts(out, "?=") == -1)
 			return -1;
 	}
 	return 0;
@@ -394,7 +332,7 @@ word_needs_ew(const char *w, size_t n)
  * between them, become encoded-words.  0 or -1.
  */
 static int
-tag_encode_text(const char *s, size_t n, struct tbuf *out)
+tag_encode_text(const char *s, size_t n, struct buf *out)
 {
 	size_t	i = 0, ws, we, ps, pe;
 
@@ -403,12 +341,12 @@ tag_encode_text(const char *s, size_t n, struct tbuf *out)
 			continue;
 		for (we = i; we < n && !is_wsp((unsigned char)s[we]); we++)
 			continue;
-		if (tbuf_put(out, s + ws, i - ws) == -1)
+		if (buf_append(out, s + ws, i - ws) == -1)
 			return -1;
 		if (we == i)
 			break;
 		if (!word_needs_ew(s + i, we - i)) {
-			if (tbuf_put(out, s + i, we - i) == -1)
+			if (buf_append(out, s + i, we - i) == -1)
 				return -1;
 			i = we;
 			continue;
@@ -431,7 +369,7 @@ tag_encode_text(const char *s, size_t n, struct tbuf *out)
 			return -1;
 		i = pe;
 	}
-	return tbuf_put(out, "", 0);
+	return buf_append(out, "", 0);
 }
 
 /*
@@ -444,7 +382,7 @@ tag_encode_text(const char *s, size_t n, struct tbuf *out)
  * by a fold, which shows as a space.  So no line exceeds TAG_LINE_MAX.
  */
 static int
-tag_fold(const char *s, size_t n, struct tbuf *out)
+tag_fold(const char *s, size_t n, struct buf *out)
 {
 	size_t	i = 0, ws, we, wlen, alen, col = TAG_NAME_COLS, chunk;
 	bool	first = true;
@@ -464,29 +402,29 @@ tag_fold(const char *s, size_t n, struct tbuf *out)
 		alen = we - i;
 		if (!first && col + wlen + (alen < TAG_ATOM_MAX ? alen :
 		    TAG_ATOM_MAX) > TAG_FOLD_COLS) {
-			if (tbuf_putc(out, '\n') == -1)
+			if (buf_putc(out, '\n') == -1)
 				return -1;
 			col = 0;
 		}
-		if (tbuf_put(out, s + ws, wlen) == -1)
+		if (buf_append(out, s + ws, wlen) == -1)
 			return -1;
 		col += wlen;
 		while (alen > 0) {
 			chunk = alen < TAG_ATOM_MAX ? alen : TAG_ATOM_MAX;
-			if (tbuf_put(out, s + i, chunk) == -1)
+			if (buf_append(out, s + i, chunk) == -1)
 				return -1;
 			i += chunk;
 			alen -= chunk;
 			col += chunk;
 			if (alen > 0) {
-				if (tbuf_put(out, "\n ", 2) == -1)
+				if (buf_append(out, "\n ", 2) == -1)
 					return -1;
 				col = 1;
 			}
 		}
 		first = false;
 	}
-	return tbuf_put(out, "", 0);
+	return buf_append(out, "", 0);
 }
 
 /*
@@ -539,14 +477,14 @@ tag_shutdown(void)
  * decode, compare, re-encode.  0 with *found or the unfolded value in val.
  */
 static int
-tag_build_decoded(const struct tbuf *tag, const struct tbuf *raw,
-    bool *found, struct tbuf *val)
+tag_build_decoded(const struct buf *tag, const struct buf *raw,
+    bool *found, struct buf *val)
 {
-	struct tbuf	dec, text;
+	struct buf	dec, text;
 	int		rc = -1;
 
-	tbuf_init(&dec, TAG_BUF_MAX);
-	tbuf_init(&text, TAG_BUF_MAX);
+	buf_init(&dec, TAG_BUF_MAX);
+	buf_init(&text, TAG_BUF_MAX);
 	if (tag_decode(raw->p, &dec) == -1)
 		goto out;
 	if (tag_present(tag->p, tag->len, dec.p, dec.len, found) == -1)
@@ -555,15 +493,15 @@ tag_build_decoded(const struct tbuf *tag, const struct tbuf *raw,
 		rc = 0;
 		goto out;
 	}
-	if (tbuf_put(&text, tag->p, tag->len) == -1)
+	if (buf_append(&text, tag->p, tag->len) == -1)
 		goto out;
-	if (dec.len > 0 && (tbuf_putc(&text, ' ') == -1 ||
-	    tbuf_put(&text, dec.p, dec.len) == -1))
+	if (dec.len > 0 && (buf_putc(&text, ' ') == -1 ||
+	    buf_append(&text, dec.p, dec.len) == -1))
 		goto out;
 	rc = tag_encode_text(text.p, text.len, val);
 out:
-	tbuf_free(&dec);
-	tbuf_free(&text);
+	buf_free(&dec);
+	buf_free(&text);
 	return rc;
 }
 
@@ -572,16 +510,16 @@ out:
  * Subjects" above).  0 with *found or the unfolded value in val.
  */
 static int
-tag_build_raw(const struct tbuf *tag, const struct tbuf *raw, bool *found,
-    struct tbuf *val)
+tag_build_raw(const struct buf *tag, const struct buf *raw, bool *found,
+    struct buf *val)
 {
-	struct tbuf	head, dec, glued;
+	struct buf	head, dec, glued;
 	int		rc = -1;
 
-	tbuf_init(&head, TAG_BUF_MAX);
-	tbuf_init(&dec, TAG_BUF_MAX);
-	tbuf_init(&glued, TAG_BUF_MAX);
-	if (tbuf_put(&head, raw->p, raw->len < TAG_SUBJECT_MAX ? raw->len :
+	buf_init(&head, TAG_BUF_MAX);
+	buf_init(&dec, TAG_BUF_MAX);
+	buf_init(&glued, TAG_BUF_MAX);
+	if (buf_append(&head, raw->p, raw->len < TAG_SUBJECT_MAX ? raw->len :
 	    TAG_SUBJECT_MAX) == -1)
 		goto out;
 	if (tag_decode(head.p, &dec) == -1)
@@ -598,19 +536,19 @@ tag_build_raw(const struct tbuf *tag, const struct tbuf *raw, bool *found,
 		 * An encoded tag followed by an encoded-word would lose the
 		 * space between them (RFC 2047 6.2): encode it with the tag.
 		 */
-		if (tbuf_put(&glued, tag->p, tag->len) == -1 ||
-		    tbuf_putc(&glued, ' ') == -1 ||
+		if (buf_append(&glued, tag->p, tag->len) == -1 ||
+		    buf_putc(&glued, ' ') == -1 ||
 		    tag_encode_phrase(glued.p, glued.len, val) == -1)
 			goto out;
 	} else if (tag_encode_text(tag->p, tag->len, val) == -1)
 		goto out;
-	if (tbuf_putc(val, ' ') == -1 || tbuf_put(val, raw->p, raw->len) == -1)
+	if (buf_putc(val, ' ') == -1 || buf_append(val, raw->p, raw->len) == -1)
 		goto out;
 	rc = 0;
 out:
-	tbuf_free(&head);
-	tbuf_free(&dec);
-	tbuf_free(&glued);
+	buf_free(&head);
+	buf_free(&dec);
+	buf_free(&glued);
 	return rc;
 }
 
@@ -618,7 +556,7 @@ int
 tag_subject(const char *tag, const char *subject, size_t subject_len,
     char **out)
 {
-	struct tbuf	ctag, raw, val, fold;
+	struct buf	ctag, raw, val, fold;
 	bool		found = false;
 	int		rc = -1;
 
@@ -630,10 +568,10 @@ tag_subject(const char *tag, const char *subject, size_t subject_len,
 	if (subject != NULL && subject_len > TAG_RAW_MAX)
 		return -1;
 
-	tbuf_init(&ctag, TAG_BUF_MAX);
-	tbuf_init(&raw, TAG_BUF_MAX);
-	tbuf_init(&val, TAG_BUF_MAX);
-	tbuf_init(&fold, TAG_BUF_MAX);
+	buf_init(&ctag, TAG_BUF_MAX);
+	buf_init(&raw, TAG_BUF_MAX);
+	buf_init(&val, TAG_BUF_MAX);
+	buf_init(&fold, TAG_BUF_MAX);
 
 	if (tag_clean(tag, strlen(tag), &ctag) == -1 || ctag.len == 0 ||
 	    ctag.len > TAG_TEXT_MAX || !g_utf8_validate(ctag.p, -1, NULL))
@@ -659,13 +597,13 @@ tag_subject(const char *tag, const char *subject, size_t subject_len,
 	if (tag_fold(val.p, val.len, &fold) == -1 ||
 	    !tag_value_ok(fold.p, fold.len))
 		goto out;
-	if ((*out = tbuf_take(&fold)) == NULL)
+	if ((*out = buf_take(&fold)) == NULL)
 		goto out;
 	rc = 0;
 out:
-	tbuf_free(&ctag);
-	tbuf_free(&raw);
-	tbuf_free(&val);
-	tbuf_free(&fold);
+	buf_free(&ctag);
+	buf_free(&raw);
+	buf_free(&val);
+	buf_free(&fold);
 	return rc;
 }

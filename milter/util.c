@@ -129,6 +129,18 @@ buf_append(struct buf *b, const char *s, size_t n)
 }
 
 int
+buf_putc(struct buf *b, char c)
+{
+	return buf_append(b, &c, 1);
+}
+
+int
+buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int
 buf_appendf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

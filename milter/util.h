@@ -33,6 +33,8 @@ struct buf {
 };
 void buf_init(struct buf *, size_t max);
 int buf_append(struct buf *, const char *, size_t);
+int buf_putc(struct buf *, char);
+int buf_puts(struct buf *, const char *);
 int buf_appendf(struct buf *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *);
