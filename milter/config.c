@@ -74,6 +74,7 @@ config_free(struct config *c)
 	free(c->resolver);
 	free(c->greylist_store);
 	free(c->geoip_db);
+	free(c->geoip_asn_db);
 	free(c->user);
 	free(c->pidfile);
 	free(c);
@@ -199,9 +200,26 @@ parse_resolver(const char *v)
 	return xasprintf("%s@%lu", host, pn);
 }
 
+/* A decimal count from 0 to max.  0 or -1. */
+static int
+parse_count(const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	*out = strtoul(v, &end, 10);
+	if (*end != '\0' || errno != 0 || *out > max)
+		return -1;
+	return 0;
+}
+
 static const char *const config_keys[] = {
 	"socket", "policy", "authserv_id", "resolver", "dns_timeout",
-	"greylist_store", "geoip_db", "user", "on_error", "pidfile", NULL
+	"greylist_store", "geoip_db", "geoip_asn_db", "user", "on_error",
+	"pidfile", "dnsbl_probe_interval", "uribl_max_lookups",
+	"dkim_max_signatures", NULL
 };
 
 static void
@@ -268,6 +286,39 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 	} else if (strcmp(key, "geoip_db") == 0) {
 		free(c->geoip_db);
 		c->geoip_db = path_join(c->dir, v);
+	} else if (strcmp(key, "geoip_asn_db") == 0) {
+		free(c->geoip_asn_db);
+		c->geoip_asn_db = path_join(c->dir, v);
+	} else if (strcmp(key, "dnsbl_probe_interval") == 0) {
+		uint64_t ms;
+
+		if (strcmp(v, "0") == 0)
+			c->dnsbl_probe_ms = 0;
+		else if (duration_parse_ms(v, &ms) != 0 || ms < 1000 ||
+		    ms > CONFIG_PROBE_MAX)
+			BAD("invalid dnsbl_probe_interval '%s' (0 for off, or "
+			    "a duration from 1s to 1d, e.g. 5m)", pos->file,
+			    pos->line, vcol, v);
+		else
+			c->dnsbl_probe_ms = (unsigned)ms;
+	} else if (strcmp(key, "uribl_max_lookups") == 0) {
+		unsigned long n;
+
+		if (parse_count(v, CONFIG_URIBL_LOOKUPS_MAX, &n) != 0)
+			BAD("invalid uribl_max_lookups '%s' (a number from 0 "
+			    "to %u)", pos->file, pos->line, vcol, v,
+			    CONFIG_URIBL_LOOKUPS_MAX);
+		else
+			c->uribl_max_lookups = (unsigned)n;
+	} else if (strcmp(key, "dkim_max_signatures") == 0) {
+		unsigned long n;
+
+		if (parse_count(v, CONFIG_DKIM_SIGS_MAX, &n) != 0 || n == 0)
+			BAD("invalid dkim_max_signatures '%s' (a number from "
+			    "1 to %u)", pos->file, pos->line, vcol, v,
+			    CONFIG_DKIM_SIGS_MAX);
+		else
+			c->dkim_max_signatures = (unsigned)n;
 	} else if (strcmp(key, "user") == 0) {
 		set_str(&c->user, v);
 	} else if (strcmp(key, "pidfile") == 0) {
@@ -309,6 +360,9 @@ config_defaults(const char *dir)
 	host[sizeof(host) - 1] = '\0';
 	c->authserv_id = xstrdup(host);
 	c->dns_timeout_ms = 5000;
+	c->dnsbl_probe_ms = CONFIG_PROBE_DEFAULT;
+	c->uribl_max_lookups = CONFIG_URIBL_LOOKUPS_DEFAULT;
+	c->dkim_max_signatures = CONFIG_DKIM_SIGS_DEFAULT;
 	c->greylist_store = xstrdup("lmdb:" LOCALSTATEDIR
 	    "/lib/portcullis/greylist");
 	c->on_error = ON_ERROR_TEMPFAIL;

@@ -15,6 +15,12 @@
 #define CONFIG_LINE_MAX		4096
 #define CONFIG_FILE_MAX		(1024 * 1024)
 #define CONFIG_DNS_TIMEOUT_MAX	60000	/* ms */
+#define CONFIG_PROBE_DEFAULT	300000	/* ms: dnsbl_probe_interval */
+#define CONFIG_PROBE_MAX	86400000	/* ms */
+#define CONFIG_URIBL_LOOKUPS_DEFAULT	40
+#define CONFIG_URIBL_LOOKUPS_MAX	1000
+#define CONFIG_DKIM_SIGS_DEFAULT	5
+#define CONFIG_DKIM_SIGS_MAX		50
 
 enum on_error { ON_ERROR_TEMPFAIL = 0, ON_ERROR_ACCEPT };
 
@@ -28,6 +34,10 @@ struct config {
 	unsigned dns_timeout_ms;
 	char *greylist_store;	/* owns */
 	char *geoip_db;		/* owns, may be NULL */
+	char *geoip_asn_db;	/* owns, may be NULL */
+	unsigned dnsbl_probe_ms;	/* zone health interval, 0: off */
+	unsigned uribl_max_lookups;	/* link domains looked up a message */
+	unsigned dkim_max_signatures;	/* signatures verified a message */
 	char *user;		/* owns, may be NULL */
 	char *pidfile;		/* owns, may be NULL */
 	enum on_error on_error;

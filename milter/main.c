@@ -235,7 +235,8 @@ reload(void)
 	struct diag d = { 0 };
 	struct snapshot *s = load(&d), *old;
 
-	if (s == NULL || snapshot_start(s, &d) != 0) {
+	if (s == NULL || snapshot_start(s, &d) != 0 ||
+	    snapshot_start_probes(s) != 0) {
 		log_diag(&d);
 		log_err("reload failed; the previous configuration and "
 		    "policy stay in force");
@@ -301,6 +302,8 @@ run_daemon(bool foreground)
 		log_diag(&d);
 		log_fatal("cannot start");
 	}
+	if (snapshot_start_probes(s) != 0)
+		log_fatal("cannot start the blocklist zone prober");
 	diag_free(&d);
 	snapshot_publish(s);
 	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)

@@ -21,6 +21,7 @@
 #include "dkimv.h"
 #include "dmarc.h"
 #include "dns.h"
+#include "dnsbl.h"
 #include "log.h"
 #include "snapshot.h"
 #include "spf.h"
@@ -106,6 +107,8 @@ struct core_conn {
 	char qid[64];
 	struct dns_query *ptr_q;	/* owns */
 	bool ptr_done;
+	struct dnsbl_conn *dnsbl;	/* owns; NULL: no dnsbl zone */
+	bool dnsbl_started;
 	char ptr_name[DNS_NAME_MAX + 1];
 	/* a connect or HELO decision, applied to every message */
 	enum pol_action conn_action;
@@ -230,6 +233,56 @@ ptr_finish(struct core_conn *c)
 		}
 		dns_query_free(fq);
 	}
+}
+
+static bool
+policy_reads_dnsbl(const struct policy *pol)
+{
+	return pol_references(pol, POL_FACT_DNSBL_LISTED) ||
+	    pol_references(pol, POL_FACT_DNSBL_ZONE) ||
+	    pol_references(pol, POL_FACT_DNSBL_ZONES) ||
+	    pol_references(pol, POL_FACT_DNSBL_REASON);
+}
+
+/*
+ * Early fetch at connect (DESIGN.md section 2): the reverse name and the
+ * blocklist queries start before any rule asks, so they overlap the
+ * SMTP dialogue.  Only for facts the policy reads.
+ */
+static void
+conn_start_lookups(struct core_conn *c)
+{
+	const struct policy *pol = c->snap->pol;
+
+	if (pol_references(pol, POL_FACT_CLIENT_PTR))
+		ptr_start(c);
+	else
+		c->ptr_done = true;
+	c->dnsbl_started = true;
+	if (c->ip_valid && policy_reads_dnsbl(pol))
+		c->dnsbl = dnsbl_start(c->snap->dns, pol, c->snap->health,
+		    &c->ipbin, pol_references(pol, POL_FACT_DNSBL_REASON));
+}
+
+/* A new snapshot (reload) has its own resolver and zones: the
+ * connection's lookups are made again with it. */
+static void
+conn_restart_lookups(struct core_conn *c)
+{
+	dns_query_free(c->ptr_q);
+	c->ptr_q = NULL;
+	c->ptr_done = false;
+	c->ptr_name[0] = '\0';
+	dnsbl_free(c->dnsbl);
+	c->dnsbl = NULL;
+	conn_start_lookups(c);
+}
+
+static const struct dnsbl_result *
+conn_dnsbl(struct core_conn *c)
+{
+	return dnsbl_result(c->dnsbl, clock_ms() +
+	    conn_cfg(c)->dns_timeout_ms);
 }
 
 static bool
@@ -457,6 +510,20 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 			return -1;
 		val_str(out, spf_result_name(c->spf_helo.result));
 		return 0;
+	case POL_FACT_DNSBL_LISTED:
+		val_bool(out, conn_dnsbl(c)->listed);
+		return 0;
+	case POL_FACT_DNSBL_ZONE:
+		val_str(out, conn_dnsbl(c)->zones[0]);
+		return 0;
+	case POL_FACT_DNSBL_ZONES:
+		out->type = POL_V_LIST;
+		out->list = conn_dnsbl(c)->zones;
+		out->nlist = conn_dnsbl(c)->nzones;
+		return 0;
+	case POL_FACT_DNSBL_REASON:
+		val_str(out, conn_dnsbl(c)->reason);
+		return 0;
 	default:
 		break;
 	}
@@ -544,10 +611,10 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		    dmarc_policy_name(m->dmarc.policy));
 		return 0;
 	case POL_FACT_SCORE:
-		/* the part of the score that comes from checks (zone
-		 * weights); none of them exists in this version */
+		/* the part of the score that comes from checks: the
+		 * weights of the zones that list the client */
 		out->type = POL_V_NUM;
-		out->num = 0;
+		out->num = conn_dnsbl(c)->weight;
 		return 0;
 	default:
 		return -1;
@@ -705,7 +772,7 @@ msg_log(struct core_conn *c, struct msg *m)
 		    pol_stage_name(m->eval.monitored[i].stage)) != 0)
 			break;
 	log_info("%s: client=%s mail_from=<%s> rcpts=%s nrcpt=%zu "
-	    "action=%s rule=%s stage=%s score=%g monitored=%s ms=%llu",
+	    "action=%s rule=%s stage=%s score=%g monitored=%s%s%s ms=%llu",
 	    c->qid[0] ? c->qid : "-", esc(ip, sizeof(ip), c->ip),
 	    esc(from, sizeof(from), m->mail_from),
 	    esc(rc, sizeof(rc), rl.p ? rl.p : ""), m->rcpts_seen,
@@ -714,6 +781,8 @@ msg_log(struct core_conn *c, struct msg *m)
 	    pol_stage_name(m->final_stage),
 	    m->eval.score_known ? m->eval.score : 0,
 	    esc(mon, sizeof(mon), ml.p ? ml.p : "-"),
+	    dnsbl_summary(c->dnsbl)[0] ? " dnsbl=" : "",
+	    dnsbl_summary(c->dnsbl),
 	    (unsigned long long)(clock_ms() - m->start_ms));
 	buf_free(&rl);
 	buf_free(&ml);
@@ -836,9 +905,7 @@ core_connect(struct snapshot *s, const struct core_client *cl,
 		}
 	}
 	pol_eval_init(&c->conn_eval);
-	/* early fetch: DNS work for facts the policy uses starts now */
-	if (pol_references(s->pol, POL_FACT_CLIENT_PTR))
-		ptr_start(c);
+	conn_start_lookups(c);
 	conn_evaluate(c, POL_STAGE_CONNECT, v);
 	return c;
 }
@@ -850,6 +917,7 @@ core_close(struct core_conn *c)
 		return;
 	msg_end(c);
 	dns_query_free(c->ptr_q);
+	dnsbl_free(c->dnsbl);
 	snapshot_release(c->snap);
 	free(c->ip);
 	free(c->client_name);
@@ -891,12 +959,27 @@ msg_decision(struct core_conn *c, struct verdict *v, enum pol_action a,
 {
 	struct msg *m = c->msg;
 
-	if (a == POL_ACT_QUARANTINE || a == POL_ACT_STRIP) {
-		/* applied at end of message, where the MTA allows it */
+	bool refusal = a == POL_ACT_REJECT || a == POL_ACT_TEMPFAIL;
+
+	if (a == POL_ACT_QUARANTINE || a == POL_ACT_STRIP ||
+	    (refusal && st < POL_STAGE_RCPT)) {
+		/*
+		 * Quarantine and strip are applied at end of message, where
+		 * the MTA allows them.  Refusals decided before RCPT are
+		 * given at each RCPT, as Postfix's smtpd_delay_reject does:
+		 * some clients mishandle a refused MAIL FROM and retry at
+		 * once, and the log then names the recipients.
+		 */
 		m->early_action = a;
 		m->early_stage = st;
 		snprintf(m->early_rule, sizeof(m->early_rule), "%s", rule);
 		snprintf(m->early_text, sizeof(m->early_text), "%s", text);
+		if (refusal) {
+			m->final_action = a;
+			m->final_stage = st;
+			snprintf(m->final_rule, sizeof(m->final_rule), "%s",
+			    rule);
+		}
 		return;
 	}
 	verdict_decide(v, a, st, rule, text);
@@ -919,6 +1002,7 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 	if ((s = snapshot_acquire()) != NULL && s != c->snap) {
 		snapshot_release(c->snap);
 		c->snap = s;
+		conn_restart_lookups(c);
 	} else if (s != NULL)
 		snapshot_release(s);
 	m = c->msg = xcalloc(1, sizeof(*m));
@@ -982,6 +1066,18 @@ core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 		return;
 	}
 	m->cur_rcpt = m->nrcpt++;
+	if (m->early_action == POL_ACT_REJECT ||
+	    m->early_action == POL_ACT_TEMPFAIL) {
+		/* the refusal decided before RCPT (see msg_decision()) */
+		verdict_decide(v, m->early_action, m->early_stage,
+		    m->early_rule, m->early_text);
+		r->action = m->early_action;
+		m->rejected_rcpts++;
+		free(r->addr);
+		free(r->domain);
+		m->nrcpt--;
+		return;
+	}
 	if (m->early_action != POL_ACT_NONE)
 		return;		/* decided before: no more policy work */
 	/* each recipient is judged on its own from a fresh evaluation */

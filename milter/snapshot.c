@@ -13,6 +13,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
+#include "zonehealth.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;	/* owns one reference */
@@ -46,6 +47,10 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_DKIM_DOMAINS:
 	case POL_FACT_DMARC:
 	case POL_FACT_DMARC_POLICY:
+	case POL_FACT_DNSBL_LISTED:
+	case POL_FACT_DNSBL_ZONE:
+	case POL_FACT_DNSBL_ZONES:
+	case POL_FACT_DNSBL_REASON:
 		return true;
 	default:
 		return false;
@@ -88,10 +93,6 @@ snapshot_load(const char *conf_path, struct diag *d)
 	/* declarations of checks this build does not run yet are refused
 	 * too: a configured list that is silently never asked is worse than
 	 * an error */
-	for (i = 0; i < pol_dnsbl_count(pol); i++)
-		diag_add(d, true, "%s:%u:1: dnsbl zones are not queried by "
-		    "portcullis %s yet", cfg->policy,
-		    pol_dnsbl_get(pol, i)->line, PACKAGE_VERSION);
 	for (i = 0; i < pol_uribl_count(pol); i++)
 		diag_add(d, true, "%s:%u:1: uribl zones are not queried by "
 		    "portcullis %s yet", cfg->policy,
@@ -131,11 +132,28 @@ snapshot_start_with(struct snapshot *s, const struct dns_options *o,
 		return -1;
 	}
 	if ((s->dkim = dkimv_lib_new(s->dns, s->cfg->dns_timeout_ms,
-	    DKIMV_SIGS_DEFAULT)) == NULL) {
+	    s->cfg->dkim_max_signatures)) == NULL) {
 		diag_add(d, true, "cannot start the DKIM library");
 		return -1;
 	}
+	s->health = zone_health_new(s->pol, NULL);
 	return 0;
+}
+
+int
+snapshot_start_probes(struct snapshot *s)
+{
+	struct snapshot *prev = snapshot_acquire();
+	struct zone_health *h;
+
+	/* a reload keeps what the running generation learnt: a broken
+	 * zone stays out of use until a probe finds it healthy */
+	h = zone_health_new(s->pol, prev != NULL ? prev->health : NULL);
+	snapshot_release(prev);
+	zone_health_free(s->health);
+	s->health = h;
+	return zone_health_start(h, s->dns, s->cfg->dnsbl_probe_ms,
+	    s->cfg->dns_timeout_ms);
 }
 
 int
@@ -185,6 +203,8 @@ snapshot_release(struct snapshot *s)
 {
 	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	/* the prober uses the resolver: it stops first */
+	zone_health_free(s->health);
 	dkimv_lib_free(s->dkim);
 	dns_free(s->dns);
 	pol_free(s->pol);

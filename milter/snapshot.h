@@ -19,6 +19,7 @@
 struct dns;
 struct dns_options;
 struct dkimv_lib;
+struct zone_health;
 
 struct snapshot {
 	atomic_int refs;
@@ -26,6 +27,7 @@ struct snapshot {
 	struct policy *pol;	/* owns */
 	struct dns *dns;	/* owns; NULL until snapshot_start() */
 	struct dkimv_lib *dkim;	/* owns; made with dns */
+	struct zone_health *health;	/* owns; blocklist zone states */
 	unsigned generation;
 };
 
@@ -41,6 +43,12 @@ int snapshot_start(struct snapshot *, struct diag *d);
  * no network). */
 int snapshot_start_with(struct snapshot *, const struct dns_options *,
     struct diag *d);
+
+/* The daemon's part: probes the blocklist zones of s now and every
+ * dnsbl_probe_interval (zonehealth.h), starting from the states of the
+ * current snapshot.  Call after snapshot_start(), before publishing.
+ * 0 or -1. */
+int snapshot_start_probes(struct snapshot *);
 
 /* Publishes s as current (takes over the caller's reference). */
 void snapshot_publish(struct snapshot *s);

@@ -746,6 +746,7 @@ server:
 	do-not-query-address: ::/0
 	do-not-query-localhost: yes
 	module-config: "iterator"
+${UNBOUND_CONF_EXTRA:-}
 EOF
 	for z in "$@"; do
 		name=$(awk 'toupper($1) == "$ORIGIN" { print $2; exit }' "$z")
@@ -763,6 +764,8 @@ EOF
 	done
 	unbound-checkconf "$d/unbound.conf" >"$d/checkconf.log" 2>&1 ||
 		{ diag_file "$d/checkconf.log"; bail_out "unbound-checkconf failed"; }
+	UNBOUND_CONF=$d/unbound.conf
+	UNBOUND_LOG=$d/unbound.log
 	unbound -d -c "$d/unbound.conf" </dev/null >"$d/unbound.log" 2>&1 &
 	UNBOUND_PID=$!
 	_track unbound "$UNBOUND_PID"

@@ -158,16 +158,17 @@ suite() {	# suite MTA PORT
 		fail "$mta: trusted mail delivered" "no message $id in the sink"
 	fi
 
-	# (c) reject rule at MAIL FROM
+	# (c) reject rule decided at MAIL FROM
 	id=blocked-$mta
 	mkmsg "$MSG/$id.eml" "$id" "Subject: Buy now"
 	send "$port" "${out[@]}" --from spam@bad.test --to bob@corp.test --data "@$MSG/$id.eml"
 	REPLY_OF[$id]=$SEND_REPLY
 	diag "$mta replied to the blocked sender: $SEND_REPLY"
+	# decided at MAIL FROM, answered at RCPT TO (smtpd_delay_reject's way)
 	if [ "$mta" = sendmail ]; then
-		# Sendmail puts the address before a MAIL FROM reply's text
+		# Sendmail puts the address before a RCPT reply's text
 		# (seen with a bare milter too: mta_bench_selftest.sh).
-		is "$SEND_REPLY" "550 5.7.1 <spam@bad.test>... sender blocked by test" \
+		is "$SEND_REPLY" "550 5.7.1 <bob@corp.test>... sender blocked by test" \
 			"$mta: reject rule gives 550 5.7.1 and its text" || diag_send
 	else
 		is "$SEND_REPLY" "550 5.7.1 sender blocked by test" \

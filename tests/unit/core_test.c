@@ -226,6 +226,9 @@ test_reject_at_mail(void **state)
 	(void)state;
 	core_helo(c, "bad.test", &v);
 	core_mail(c, "<spam@bad.test>", NULL, &v);
+	/* decided at MAIL, answered at each RCPT (smtpd_delay_reject) */
+	assert_false(v.decided);
+	core_rcpt(c, "<bob@corp.test>", &v);
 	assert_true(v.decided);
 	assert_int_equal(v.action, POL_ACT_REJECT);
 	assert_int_equal(v.code, 550);
@@ -233,6 +236,12 @@ test_reject_at_mail(void **state)
 	assert_string_equal(v.text, "sender spam@bad.test blocked");
 	assert_string_equal(v.rule, "blocked");
 	assert_int_equal(v.stage, POL_STAGE_MAIL);
+	verdict_clear(&v);
+	/* every recipient of the message gets the same refusal */
+	core_rcpt(c, "<alice@corp.test>", &v);
+	assert_true(v.decided);
+	assert_int_equal(v.code, 550);
+	assert_string_equal(v.rule, "blocked");
 	core_close(c);
 }
 
