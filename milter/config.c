@@ -286,9 +286,13 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 	} else if (strcmp(key, "geoip_db") == 0) {
 		free(c->geoip_db);
 		c->geoip_db = path_join(c->dir, v);
+		c->geoip_db_line = pos->line;
+		c->geoip_db_col = vcol;
 	} else if (strcmp(key, "geoip_asn_db") == 0) {
 		free(c->geoip_asn_db);
 		c->geoip_asn_db = path_join(c->dir, v);
+		c->geoip_asn_db_line = pos->line;
+		c->geoip_asn_db_col = vcol;
 	} else if (strcmp(key, "dnsbl_probe_interval") == 0) {
 		uint64_t ms;
 

@@ -35,6 +35,8 @@ struct config {
 	char *greylist_store;	/* owns */
 	char *geoip_db;		/* owns, may be NULL */
 	char *geoip_asn_db;	/* owns, may be NULL */
+	unsigned geoip_db_line, geoip_db_col;	/* where set, for errors */
+	unsigned geoip_asn_db_line, geoip_asn_db_col;
 	unsigned dnsbl_probe_ms;	/* zone health interval, 0: off */
 	unsigned uribl_max_lookups;	/* link domains looked up a message */
 	unsigned dkim_max_signatures;	/* signatures verified a message */

@@ -22,6 +22,7 @@
 #include "dmarc.h"
 #include "dns.h"
 #include "dnsbl.h"
+#include "geoip.h"
 #include "log.h"
 #include "snapshot.h"
 #include "spf.h"
@@ -109,6 +110,9 @@ struct core_conn {
 	bool ptr_done;
 	struct dnsbl_conn *dnsbl;	/* owns; NULL: no dnsbl zone */
 	bool dnsbl_started;
+	bool geo_done;
+	char country[GEOIP_COUNTRY_LEN];
+	unsigned long asn;
 	char ptr_name[DNS_NAME_MAX + 1];
 	/* a connect or HELO decision, applied to every message */
 	enum pol_action conn_action;
@@ -275,6 +279,7 @@ conn_restart_lookups(struct core_conn *c)
 	c->ptr_name[0] = '\0';
 	dnsbl_free(c->dnsbl);
 	c->dnsbl = NULL;
+	c->geo_done = false;
 	conn_start_lookups(c);
 }
 
@@ -509,6 +514,22 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		if (spf_helo_compute(c) != 0)
 			return -1;
 		val_str(out, spf_result_name(c->spf_helo.result));
+		return 0;
+	case POL_FACT_CLIENT_COUNTRY:
+	case POL_FACT_CLIENT_ASN:
+		if (!c->geo_done) {
+			/* -1: the database is corrupt, an internal error */
+			if (c->ip_valid && geoip_lookup(c->snap->geoip, c->ip,
+			    c->country, &c->asn) != 0)
+				return -1;
+			c->geo_done = true;
+		}
+		if (f == POL_FACT_CLIENT_COUNTRY)
+			val_str(out, c->country);
+		else {
+			out->type = POL_V_NUM;
+			out->num = (double)c->asn;
+		}
 		return 0;
 	case POL_FACT_DNSBL_LISTED:
 		val_bool(out, conn_dnsbl(c)->listed);
@@ -1449,6 +1470,12 @@ core_facts_json(struct core_conn *c)
 
 	buf_init(&b, 4 * 1024 * 1024);
 	memcpy(asked, c->asked, sizeof(asked));
+	/* the facts of one lookup are computed together: all are shown */
+	if (asked[POL_FACT_DNSBL_LISTED] || asked[POL_FACT_DNSBL_ZONE] ||
+	    asked[POL_FACT_DNSBL_ZONES] || asked[POL_FACT_DNSBL_REASON])
+		asked[POL_FACT_DNSBL_LISTED] = asked[POL_FACT_DNSBL_ZONE] =
+		    asked[POL_FACT_DNSBL_ZONES] =
+		    asked[POL_FACT_DNSBL_REASON] = true;
 	hnames = m != NULL ? m->asked_headers : NULL;
 	nh = m != NULL ? m->nasked_headers : 0;
 	if (m != NULL)

@@ -10,6 +10,7 @@
 
 #include "dkimv.h"
 #include "dns.h"
+#include "geoip.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -51,10 +52,61 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_DNSBL_ZONE:
 	case POL_FACT_DNSBL_ZONES:
 	case POL_FACT_DNSBL_REASON:
+	case POL_FACT_CLIENT_COUNTRY:
+	case POL_FACT_CLIENT_ASN:
 		return true;
 	default:
 		return false;
 	}
+}
+
+/*
+ * The GeoIP databases, opened at load so that a missing or broken file is
+ * a configuration error (at the line of its key) and a reload keeps the
+ * databases in use.  A policy that reads client.country or client.asn
+ * without the database that gives it is refused: the fact would be
+ * empty on every message, silently.
+ */
+static struct geoip *
+open_geoip(const struct config *cfg, const struct policy *pol,
+    struct diag *d)
+{
+	struct geoip *g;
+	char err[512];
+	unsigned line, col;
+
+	if (cfg->geoip_db == NULL &&
+	    pol_reference_pos(pol, POL_FACT_CLIENT_COUNTRY, &line, &col))
+		diag_add(d, true, "%s:%u:%u: fact 'client.country' needs a "
+		    "country database (geoip_db in %s)", cfg->policy, line,
+		    col, cfg->path != NULL ? cfg->path : "the config");
+	if (cfg->geoip_asn_db == NULL &&
+	    pol_reference_pos(pol, POL_FACT_CLIENT_ASN, &line, &col))
+		diag_add(d, true, "%s:%u:%u: fact 'client.asn' needs an ASN "
+		    "database (geoip_asn_db in %s)", cfg->policy, line, col,
+		    cfg->path != NULL ? cfg->path : "the config");
+	if (cfg->geoip_db == NULL && cfg->geoip_asn_db == NULL)
+		return NULL;
+	/* each file on its own, so an error names the right key */
+	if (cfg->geoip_db != NULL &&
+	    (g = geoip_open(cfg->geoip_db, NULL, err, sizeof(err))) == NULL) {
+		diag_add(d, true, "%s:%u:%u: geoip_db: %s", cfg->path,
+		    cfg->geoip_db_line, cfg->geoip_db_col, err);
+		return NULL;
+	} else if (cfg->geoip_db != NULL)
+		geoip_close(g);
+	if (cfg->geoip_asn_db != NULL &&
+	    (g = geoip_open(NULL, cfg->geoip_asn_db, err, sizeof(err))) ==
+	    NULL) {
+		diag_add(d, true, "%s:%u:%u: geoip_asn_db: %s", cfg->path,
+		    cfg->geoip_asn_db_line, cfg->geoip_asn_db_col, err);
+		return NULL;
+	} else if (cfg->geoip_asn_db != NULL)
+		geoip_close(g);
+	if ((g = geoip_open(cfg->geoip_db, cfg->geoip_asn_db, err,
+	    sizeof(err))) == NULL)
+		diag_add(d, true, "%s: %s", cfg->path, err);
+	return g;
 }
 
 struct snapshot *
@@ -64,6 +116,7 @@ snapshot_load(const char *conf_path, struct diag *d)
 	struct snapshot *s;
 	struct config *cfg;
 	struct policy *pol;
+	struct geoip *geo;
 	size_t i;
 	char buf[1024];
 	int f;
@@ -109,12 +162,15 @@ snapshot_load(const char *conf_path, struct diag *d)
 			    "by portcullis %s yet", cfg->policy, line, col,
 			    PACKAGE_VERSION);
 	}
+	geo = open_geoip(cfg, pol, d);
 	if (d->nerrors > 0) {
+		geoip_close(geo);
 		pol_free(pol);
 		config_free(cfg);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
+	s->geoip = geo;
 	atomic_init(&s->refs, 1);
 	s->cfg = cfg;
 	s->pol = pol;
@@ -205,6 +261,7 @@ snapshot_release(struct snapshot *s)
 		return;
 	/* the prober uses the resolver: it stops first */
 	zone_health_free(s->health);
+	geoip_close(s->geoip);
 	dkimv_lib_free(s->dkim);
 	dns_free(s->dns);
 	pol_free(s->pol);

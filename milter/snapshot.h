@@ -20,6 +20,7 @@ struct dns;
 struct dns_options;
 struct dkimv_lib;
 struct zone_health;
+struct geoip;
 
 struct snapshot {
 	atomic_int refs;
@@ -28,6 +29,7 @@ struct snapshot {
 	struct dns *dns;	/* owns; NULL until snapshot_start() */
 	struct dkimv_lib *dkim;	/* owns; made with dns */
 	struct zone_health *health;	/* owns; blocklist zone states */
+	struct geoip *geoip;	/* owns; NULL without geoip_db/_asn_db */
 	unsigned generation;
 };
 

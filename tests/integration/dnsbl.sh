@@ -1,0 +1,161 @@
+#!/bin/bash
+# dnsbl.sh - client-address blocklists (RFC 5782) through portcullis's own
+# resolver, against a DNS server on loopback (dnsbl_dns.py, which can also
+# stay silent and hold queries), with "portcullis check" as the client:
+#  - a listed IPv4 client (reversed octets) and a listed IPv6 client
+#    (reversed nibbles); the TXT reason in %{dnsbl.reason};
+#  - "codes" ranges and "mask" bits: answers outside them are not listings;
+#  - error answers (127.255.255.254, 127.0.0.1, outside 127/8) are never
+#    listings, and they are logged;
+#  - a zone that never answers: not listed, the message is accepted (a dead
+#    list never refuses mail), and the log line says timeout;
+#  - five zones whose server answers only once all five queries are in
+#    flight at once: all five listings arrive (sequential lookups would
+#    each wait alone and time out), and the server logs 5 in flight;
+#  - the weights of the listing zones add up to the score.
+# Zone health (out of use and back) is shown through the daemon in
+# mta_reputation.sh.
+. "$(dirname "$0")/lib.sh"
+
+have_portcullis || skip_all "portcullis is not built ($PORTCULLIS)"
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip_all "no $PY"
+
+ETC=$TEST_TMP/etc
+mkdir -p "$ETC"
+ZONE=$ETC/zone.txt
+DNSLOG=$TEST_TMP/dns.log
+# nibbles of 2001:db8::10
+V6=$("$PY" -c 'import ipaddress; print(ipaddress.ip_address("2001:db8::10").reverse_pointer.replace(".ip6.arpa", ""))')
+cat >"$ZONE" <<EOF
+10.2.0.192.list4.test A 127.0.0.2
+10.2.0.192.list4.test TXT "Listed since 2026, see https://list4.test/?192.0.2.10"
+10.2.0.192.codes.test A 127.0.0.2
+$V6.list4.test A 127.0.0.2
+20.2.0.192.codes.test A 127.0.0.5
+21.2.0.192.codes.test A 127.0.0.3
+30.2.0.192.mask.test A 127.0.0.8
+31.2.0.192.mask.test A 127.0.0.4
+40.2.0.192.err.test A 127.255.255.254
+41.2.0.192.err.test A 127.0.0.1
+42.2.0.192.err.test A 10.0.0.2
+silent quiet.test
+barrier 5 slow.test
+EOF
+for i in 1 2 3 4 5; do
+	echo "10.2.0.192.z$i.slow.test A 127.0.0.$((i + 1))" >>"$ZONE"
+done
+
+"$PY" "$(dirname "$0")/dnsbl_dns.py" "$PORT_DNS" "$ZONE" "$DNSLOG" \
+	</dev/null >"$TEST_TMP/dns.out" 2>&1 &
+_track dnsbl_dns $!
+_dns_listening() { grep -q '^listening' "$DNSLOG" 2>/dev/null; }
+poll 100 0.05 _dns_listening || { diag_file "$TEST_TMP/dns.out"; bail_out "dnsbl_dns.py does not start"; }
+
+# conf NAME POLICY-TEXT: a config and policy pair
+conf() {
+	printf '%s\n' "$2" >"$ETC/$1.rules"
+	cat >"$ETC/$1.conf" <<EOF
+policy      = $1.rules
+authserv_id = mx.corp.test
+resolver    = 127.0.0.1:$PORT_DNS
+dns_timeout = 3s
+EOF
+}
+conf main 'dnsbl list4.test
+dnsbl codes.test codes 127.0.0.2-127.0.0.4
+dnsbl mask.test  mask 0x08
+dnsbl err.test
+rule listed: when dnsbl.listed then reject "5.7.1 %{client.ip} is listed by %{dnsbl.zone}: %{dnsbl.reason}"
+default accept'
+conf weights 'dnsbl list4.test weight 4
+dnsbl codes.test weight 2.5
+dnsbl mask.test weight 10
+rule high: when score >= 6.5 then reject "5.7.1 score %{score}"
+default accept'
+conf quiet 'dnsbl quiet.test
+dnsbl list4.test
+rule listed: when dnsbl.listed then reject "5.7.1 listed by %{dnsbl.zone}"
+default accept'
+conf slow 'dnsbl z1.slow.test
+dnsbl z2.slow.test
+dnsbl z3.slow.test
+dnsbl z4.slow.test
+dnsbl z5.slow.test
+rule listed: when dnsbl.listed then reject "5.7.1 listed by %{dnsbl.zones}"
+default accept'
+
+printf 'From: a@ext.test\nTo: bob@corp.test\nSubject: hello\n\nhello\n' >"$TEST_TMP/m.eml"
+
+# check CONF IP: "portcullis check" JSON in $J, stderr in $CHECK_ERR
+check() {
+	CHECK_ERR=$TEST_TMP/check.$1.$2.err
+	J=$("$PORTCULLIS" check -c "$ETC/$1.conf" --ip "$2" --helo mx.ext.test \
+		--from a@ext.test --rcpt bob@corp.test "$TEST_TMP/m.eml" 2>"$CHECK_ERR")
+}
+# jget EXPR: a Python expression on the JSON object j
+jget() { "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1" <<<"$J"; }
+zones() { jget '",".join(j["facts"].get("dnsbl.zones", ["?"]))'; }
+
+# ------------------------------------------------------------ listed
+check main 192.0.2.10
+is "$(jget 'j["action"]')" reject "IPv4 192.0.2.10 listed by list4.test: reject"
+is "$(zones)" list4.test,codes.test "IPv4: dnsbl.zones: list4.test and codes.test, in policy order"
+is "$(jget 'j["smtp"]["text"]')" "192.0.2.10 is listed by list4.test: Listed since 2026, see https://list4.test/?192.0.2.10" \
+	"IPv4: the reply names the first zone and its TXT reason"
+is "$(jget 'j["stage"]')" connect "IPv4: decided at connect"
+
+check main 2001:db8::10
+is "$(jget 'j["action"]')" reject "IPv6 2001:db8::10 listed (reversed nibbles): reject"
+is "$(zones)" list4.test "IPv6: dnsbl.zones is list4.test"
+
+check main 192.0.2.11
+is "$(jget 'j["action"]')" accept "192.0.2.11 listed nowhere: accept"
+is "$(jget 'j["facts"]["dnsbl.listed"]')" False "192.0.2.11: dnsbl.listed false"
+
+# ------------------------------------------------------------ codes, mask
+check main 192.0.2.20
+is "$(jget 'j["facts"]["dnsbl.listed"]')" False "codes 127.0.0.2-127.0.0.4: answer 127.0.0.5 is not a listing"
+check main 192.0.2.21
+is "$(zones)" codes.test "codes 127.0.0.2-127.0.0.4: answer 127.0.0.3 is a listing"
+check main 192.0.2.30
+is "$(zones)" mask.test "mask 0x08: answer 127.0.0.8 is a listing"
+check main 192.0.2.31
+is "$(jget 'j["facts"]["dnsbl.listed"]')" False "mask 0x08: answer 127.0.0.4 is not a listing"
+
+# ------------------------------------------------------------ error answers
+for ip_code in 192.0.2.40:127.255.255.254 192.0.2.41:127.0.0.1 192.0.2.42:10.0.0.2; do
+	ip=${ip_code%%:*} code=${ip_code#*:}
+	check main "$ip"
+	is "$(jget 'j["action"]')" accept "error answer $code is not a listing: accept"
+	is "$(jget 'j["facts"]["dnsbl.listed"]')" False "error answer $code: dnsbl.listed false"
+	like "$(cat "$CHECK_ERR")" 'dnsbl zone err\.test: error answer' \
+		"error answer $code: logged as an error of zone err.test"
+done
+
+# ------------------------------------------------------------ weights
+check weights 192.0.2.10
+is "$(jget 'j["action"]')" reject "weights 4 + 2.5 of the two listing zones reach 6.5: reject"
+is "$(jget 'j["smtp"]["text"]')" "score 6.5" "weights: the score is the sum of the listing zones' weights"
+check weights 192.0.2.21
+is "$(jget 'j["action"]')" accept "weight 2.5 alone stays under 6.5: accept"
+
+# ------------------------------------------------------------ timeout
+check quiet 192.0.2.10
+is "$(jget 'j["action"]')" reject "a silent zone does not stop the others: list4.test still lists"
+is "$(zones)" list4.test "silent zone: not among the listing zones"
+check quiet 192.0.2.11
+is "$(jget 'j["action"]')" accept "silent zone, client listed nowhere: accepted, never refused"
+is "$(jget 'j["facts"]["dnsbl.listed"]')" False "silent zone: a timeout is not a listing"
+grep -q '^query 11\.2\.0\.192\.quiet\.test A$' "$DNSLOG"
+ok "the silent zone was asked" [ $? -eq 0 ]
+
+# ------------------------------------------------------------ parallel
+check slow 192.0.2.10
+is "$(zones)" z1.slow.test,z2.slow.test,z3.slow.test,z4.slow.test,z5.slow.test \
+	"five zones held until all five queries are in flight: all five list" ||
+	diag_file "$CHECK_ERR"
+ok "the DNS server had 5 queries in flight at once" \
+	grep -q '^barrier released 5 in flight$' "$DNSLOG"
+
+done_testing
