@@ -27,6 +27,8 @@
 #include "snapshot.h"
 #include "spf.h"
 #include "tag.h"
+#include "uribl.h"
+#include "uriscan.h"
 #include "util.h"
 
 #define PTR_NAMES_MAX	10	/* forward-confirmed names tried */
@@ -91,6 +93,9 @@ struct msg {
 	struct spf_outcome spf;
 	bool dmarc_done;
 	struct dmarc_outcome dmarc;
+	/* links of the body (uriscan) and their blocklist lookups */
+	struct uriscan *uri;		/* owns; NULL: policy has no uribl */
+	struct uribl_msg *uribl;	/* owns */
 	char **from_domains;		/* owns: every From domain */
 	size_t nfrom_domains;
 	/* facts asked for, for "portcullis check" */
@@ -288,6 +293,39 @@ conn_dnsbl(struct core_conn *c)
 {
 	return dnsbl_result(c->dnsbl, clock_ms() +
 	    conn_cfg(c)->dns_timeout_ms);
+}
+
+static bool
+policy_reads_uribl(const struct policy *pol)
+{
+	return pol_references(pol, POL_FACT_URIBL_LISTED) ||
+	    pol_references(pol, POL_FACT_URIBL_DOMAINS);
+}
+
+static void
+uri_key_found(void *ctx, const char *key, bool is_ip)
+{
+	uribl_key(ctx, key, is_ip);
+}
+
+/* The links' lookups start as the body streams; collected here. */
+static const struct uribl_result *
+msg_uribl(struct core_conn *c, struct msg *m)
+{
+	uriscan_end(m->uri);
+	return uribl_result(m->uribl, clock_ms() +
+	    conn_cfg(c)->dns_timeout_ms);
+}
+
+static bool
+policy_uribl_weighted(const struct policy *pol)
+{
+	size_t i;
+
+	for (i = 0; i < pol_uribl_count(pol); i++)
+		if (pol_uribl_get(pol, i)->weight != 0)
+			return true;
+	return false;
 }
 
 static bool
@@ -631,11 +669,25 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		    dmarc_result_name(m->dmarc.result) :
 		    dmarc_policy_name(m->dmarc.policy));
 		return 0;
+	case POL_FACT_URIBL_LISTED:
+		val_bool(out, msg_uribl(c, m)->listed);
+		return 0;
+	case POL_FACT_URIBL_DOMAINS:
+		out->type = POL_V_LIST;
+		out->list = msg_uribl(c, m)->domains;
+		out->nlist = msg_uribl(c, m)->ndomains;
+		return 0;
 	case POL_FACT_SCORE:
 		/* the part of the score that comes from checks: the
-		 * weights of the zones that list the client */
+		 * weights of the zones that list the client, and of those
+		 * that list a link (known at end of message) */
+		if (stage < POL_STAGE_EOM && m->uribl != NULL &&
+		    policy_uribl_weighted(c->snap->pol))
+			return 0;	/* unknown until then */
 		out->type = POL_V_NUM;
 		out->num = conn_dnsbl(c)->weight;
+		if (m->uribl != NULL)
+			out->num += msg_uribl(c, m)->weight;
 		return 0;
 	default:
 		return -1;
@@ -793,7 +845,8 @@ msg_log(struct core_conn *c, struct msg *m)
 		    pol_stage_name(m->eval.monitored[i].stage)) != 0)
 			break;
 	log_info("%s: client=%s mail_from=<%s> rcpts=%s nrcpt=%zu "
-	    "action=%s rule=%s stage=%s score=%g monitored=%s%s%s ms=%llu",
+	    "action=%s rule=%s stage=%s score=%g monitored=%s%s%s%s%s "
+	    "ms=%llu",
 	    c->qid[0] ? c->qid : "-", esc(ip, sizeof(ip), c->ip),
 	    esc(from, sizeof(from), m->mail_from),
 	    esc(rc, sizeof(rc), rl.p ? rl.p : ""), m->rcpts_seen,
@@ -804,6 +857,8 @@ msg_log(struct core_conn *c, struct msg *m)
 	    esc(mon, sizeof(mon), ml.p ? ml.p : "-"),
 	    dnsbl_summary(c->dnsbl)[0] ? " dnsbl=" : "",
 	    dnsbl_summary(c->dnsbl),
+	    uribl_summary(m->uribl)[0] ? " uribl=" : "",
+	    uribl_summary(m->uribl),
 	    (unsigned long long)(clock_ms() - m->start_ms));
 	buf_free(&rl);
 	buf_free(&ml);
@@ -835,6 +890,8 @@ msg_free(struct msg *m)
 	free(m->from_addr);
 	free(m->from_domain);
 	dkimv_free(m->dkim);
+	uriscan_free(m->uri);
+	uribl_free(m->uribl);
 	free(m->dkim_res);
 	free(m->dkim_pass);
 	for (i = 0; i < m->nfrom_domains; i++)
@@ -1030,6 +1087,10 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 	m->start_ms = clock_ms();
 	/* DKIM hashes the body as it streams: it starts with the message */
 	m->dkim = dkimv_new(c->snap->dkim, c->qid);
+	if (policy_reads_uribl(c->snap->pol) &&
+	    (m->uribl = uribl_new(c->snap->dns, c->snap->pol,
+	    c->snap->health, conn_cfg(c)->uribl_max_lookups)) != NULL)
+		m->uri = uriscan_new(NULL, uri_key_found, m->uribl);
 	pol_eval_init(&m->eval);
 	if (addr_envelope(from != NULL ? from : "", &m->mail_from,
 	    &m->mail_from_domain) != 0) {
@@ -1164,6 +1225,7 @@ core_header(struct core_conn *c, const char *name, const char *value)
 		return;
 	if (m->dkim != NULL)
 		dkimv_header(m->dkim, name, value);
+	uriscan_header(m->uri, name, value);
 	nlen = strlen(name);
 	vlen = strlen(value);
 	m->size += nlen + vlen + 4;	/* ": " and CRLF */
@@ -1220,6 +1282,7 @@ core_body(struct core_conn *c, const unsigned char *p, size_t n)
 	m->size += n;
 	if (m->dkim != NULL)
 		dkimv_body(m->dkim, p, n);
+	uriscan_body(m->uri, p, n);
 }
 
 /* The recipients still open after RCPT, as fact lists. */
@@ -1470,6 +1533,9 @@ core_facts_json(struct core_conn *c)
 
 	buf_init(&b, 4 * 1024 * 1024);
 	memcpy(asked, c->asked, sizeof(asked));
+	if (asked[POL_FACT_URIBL_LISTED] || asked[POL_FACT_URIBL_DOMAINS])
+		asked[POL_FACT_URIBL_LISTED] = asked[POL_FACT_URIBL_DOMAINS] =
+		    true;
 	/* the facts of one lookup are computed together: all are shown */
 	if (asked[POL_FACT_DNSBL_LISTED] || asked[POL_FACT_DNSBL_ZONE] ||
 	    asked[POL_FACT_DNSBL_ZONES] || asked[POL_FACT_DNSBL_REASON])

@@ -54,6 +54,8 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_DNSBL_REASON:
 	case POL_FACT_CLIENT_COUNTRY:
 	case POL_FACT_CLIENT_ASN:
+	case POL_FACT_URIBL_LISTED:
+	case POL_FACT_URIBL_DOMAINS:
 		return true;
 	default:
 		return false;
@@ -146,10 +148,6 @@ snapshot_load(const char *conf_path, struct diag *d)
 	/* declarations of checks this build does not run yet are refused
 	 * too: a configured list that is silently never asked is worse than
 	 * an error */
-	for (i = 0; i < pol_uribl_count(pol); i++)
-		diag_add(d, true, "%s:%u:1: uribl zones are not queried by "
-		    "portcullis %s yet", cfg->policy,
-		    pol_uribl_get(pol, i)->line, PACKAGE_VERSION);
 	{
 		unsigned line, col;
 

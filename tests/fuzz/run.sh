@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# run.sh - fuzzes the policy language (tests/fuzz/policy_fuzz.c) with
-# libFuzzer under ASan, UBSan and LeakSanitizer.  TAP output:
-#   1 - FUZZ_SECONDS (default 60) of fuzzing from a copy of the seed corpus
-#       tests/fuzz/corpus/policy/, with the dictionary tests/fuzz/policy.dict
-#   2 - every input of tests/fuzz/regressions/policy/ still passes (run
-#       first, reported second)
+# run.sh - fuzzes portcullis's parsers with libFuzzer under ASan, UBSan and
+# LeakSanitizer.  Targets (tests/fuzz/NAME_fuzz.c):
+#   policy   the policy language (tests/fuzz/policy.dict)
+#   uriscan  MIME walking, transfer decoding, HTML and URL extraction
+# TAP output, two results per target:
+#   - FUZZ_SECONDS (default 60) of fuzzing from a copy of the seed corpus
+#     tests/fuzz/corpus/NAME/
+#   - every input of tests/fuzz/regressions/NAME/ still passes (run first)
 # A crash, leak, timeout or out-of-memory input is printed in "# " lines and
-# saved under tests/fuzz/regressions/policy/ (add it with the fix).  Without
+# saved under tests/fuzz/regressions/NAME/ (add it with the fix).  Without
 # clang and libFuzzer the whole script is skipped, never passed.
-# Environment: abs_top_srcdir (default: two levels up), FUZZ_SECONDS, CLANG.
+# Environment: abs_top_srcdir (default: two levels up), FUZZ_SECONDS,
+# FUZZ_TARGETS (default: all), CLANG.
 set -u
 : "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${FUZZ_SECONDS:=60}"
+: "${FUZZ_TARGETS:=policy uriscan}"
 : "${CLANG:=clang}"
 src=$abs_top_srcdir
-seeds=$src/tests/fuzz/corpus/policy
-regdir=$src/tests/fuzz/regressions/policy
-dict=$src/tests/fuzz/policy.dict
 case $FUZZ_SECONDS in
 ''|*[!0-9]*) echo "1..0 # SKIP FUZZ_SECONDS='$FUZZ_SECONDS' is not a number"; exit 0 ;;
 esac
@@ -44,17 +45,9 @@ if ! command -v "$CLANG" >/dev/null 2>&1 ||
 	exit 0
 fi
 
-echo "1..2"
-bin=$T/policy_fuzz
-if ! "$CLANG" -std=c11 -D_GNU_SOURCE -g -O1 \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$src/policy" "$src"/policy/*.c "$src/tests/fuzz/policy_fuzz.c" \
-    -o "$bin" >"$T/build.log" 2>&1; then
-	sed 's/^/# /' "$T/build.log" | head -40
-	echo "not ok 1 - policy fuzz target builds"
-	echo "not ok 2 - policy fuzz target builds"
-	exit 1
-fi
+set -- $FUZZ_TARGETS
+echo "1..$(($# * 2))"
+n=0
 
 # show_input FILE: the input as printable text, then as bytes
 show_input() {
@@ -79,13 +72,34 @@ save_artifact() {
 	base=$(basename "$1")
 	if mkdir -p "$regdir" 2>/dev/null && cp "$1" "$regdir/$base" 2>/dev/null
 	then
-		echo "# saved as tests/fuzz/regressions/policy/$base"
+		echo "# saved as tests/fuzz/regressions/$target/$base"
 	else
 		echo "# could not save it under $regdir (read-only source tree?)"
 	fi
 }
 
-opts=(-max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+# fuzz_target NAME MAX_LEN CLANG-ARGS...: builds and runs one target
+fuzz_target() {
+target=$1 max_len=$2
+shift 2
+seeds=$src/tests/fuzz/corpus/$target
+regdir=$src/tests/fuzz/regressions/$target
+dict=$src/tests/fuzz/$target.dict
+bin=$T/${target}_fuzz
+local t1=$((n + 1)) t2=$((n + 2))
+n=$((n + 2))
+if ! "$CLANG" -std=c11 -D_GNU_SOURCE -g -O1 \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "$@" "$src/tests/fuzz/${target}_fuzz.c" \
+    -o "$bin" >"$T/build.log" 2>&1; then
+	sed 's/^/# /' "$T/build.log" | head -40
+	echo "not ok $t1 - $target fuzz target builds"
+	echo "not ok $t2 - $target fuzz target builds"
+	status=1
+	return
+fi
+rm -rf "$T/corpus" "$T/art" "$T/regart"
+opts=(-max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 [ -r "$dict" ] && opts+=(-dict="$dict")
 
 # -- 2 (run first): the regression inputs --
@@ -130,12 +144,11 @@ for f in "$T"/art/crash-* "$T"/art/leak-* "$T"/art/timeout-* \
 	[ -f "$f" ] && arts+=("$f")
 done
 
-status=0
 if [ $rc -eq 0 ] && [ ${#arts[@]} -eq 0 ]; then
-	echo "ok 1 - policy parser fuzzed for $secs s: ${runs:-?} runs, no crash"
+	echo "ok $t1 - $target fuzzed for $secs s: ${runs:-?} runs, no crash"
 else
 	status=1
-	echo "not ok 1 - policy parser fuzzed for $secs s: ${runs:-?} runs," \
+	echo "not ok $t1 - $target fuzzed for $secs s: ${runs:-?} runs," \
 	    "libFuzzer exit $rc"
 	show_report "$T/fuzz.log"
 	[ ${#arts[@]} -gt 0 ] || tail -20 "$T/fuzz.log" | sed 's/^/# /'
@@ -146,10 +159,25 @@ for f in "${arts[@]}"; do
 	save_artifact "$f"
 done
 if [ $reg_ok -eq 1 ]; then
-	echo "ok 2 - ${#regs[@]} policy regression inputs pass"
+	echo "ok $t2 - ${#regs[@]} $target regression inputs pass"
 else
 	status=1
-	echo "not ok 2 - ${#regs[@]} policy regression inputs, one fails"
+	echo "not ok $t2 - ${#regs[@]} $target regression inputs, one fails"
 	printf '%s\n' "${reg_out[@]}"
 fi
+}
+
+status=0
+for t in "$@"; do
+	case $t in
+	policy)
+		fuzz_target policy 4096 -I"$src/policy" "$src"/policy/*.c ;;
+	uriscan)
+		fuzz_target uriscan 65536 -I"$src/milter" \
+		    "$src/milter/uriscan.c" -lpsl -lidn2 -lpthread ;;
+	*)
+		echo "not ok $((n + 1)) - unknown fuzz target $t"
+		n=$((n + 1)); status=1 ;;
+	esac
+done
 exit $status

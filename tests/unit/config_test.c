@@ -51,6 +51,18 @@ static const struct bad_case bad_cases[] = {
 	{ "greylist_store = mysql://x\n", "1:18: invalid greylist_store" },
 	{ "socket inet:1@127.0.0.1\n", "1:8: expected '=' after 'socket'" },
 	{ "user =\n", "1:7: missing value for 'user'" },
+	{ "dnsbl_probe_interval = 500ms\n",
+	  "1:24: invalid dnsbl_probe_interval '500ms'" },
+	{ "dnsbl_probe_interval = 2d\n",
+	  "1:24: invalid dnsbl_probe_interval '2d'" },
+	{ "uribl_max_lookups = 1001\n",
+	  "1:21: invalid uribl_max_lookups '1001' (a number from 0 to 1000)" },
+	{ "uribl_max_lookups = -1\n", "1:21: invalid uribl_max_lookups" },
+	{ "dkim_max_signatures = 0\n",
+	  "1:23: invalid dkim_max_signatures '0' (a number from 1 to 8)" },
+	{ "dkim_max_signatures = 9\n", "1:23: invalid dkim_max_signatures" },
+	{ "geoip_asndb = x\n",
+	  "1:1: unknown key 'geoip_asndb' (did you mean 'geoip_asn_db'?)" },
 };
 
 static void
@@ -105,7 +117,12 @@ test_good(void **state)
 	    "dns_timeout    = 1500ms\n"
 	    "greylist_store = lmdb:grey\n"
 	    "user           = portcullis\r\n"
-	    "on_error       = accept\n");
+	    "on_error       = accept\n"
+	    "dnsbl_probe_interval = 90s\n"
+	    "uribl_max_lookups = 0\n"
+	    "dkim_max_signatures = 8\n"
+	    "geoip_db = geo/country.mmdb\n"
+	    "geoip_asn_db = /var/geo/asn.mmdb\n");
 	struct config *c = config_load(path, &d);
 
 	(void)state;
@@ -119,6 +136,12 @@ test_good(void **state)
 	assert_string_equal(c->greylist_store, "lmdb:/tmp/grey");
 	assert_string_equal(c->user, "portcullis");
 	assert_int_equal(c->on_error, ON_ERROR_ACCEPT);
+	assert_int_equal(c->dnsbl_probe_ms, 90000);
+	assert_int_equal(c->uribl_max_lookups, 0);
+	assert_int_equal(c->dkim_max_signatures, 8);
+	assert_string_equal(c->geoip_db, "/tmp/geo/country.mmdb");
+	assert_int_equal(c->geoip_db_line, 13);
+	assert_string_equal(c->geoip_asn_db, "/var/geo/asn.mmdb");
 	config_free(c);
 	unlink(path);
 	free(path);
@@ -139,6 +162,20 @@ test_defaults(void **state)
 	assert_int_equal(c->dns_timeout_ms, 5000);
 	assert_int_equal(c->on_error, ON_ERROR_TEMPFAIL);
 	assert_non_null(c->authserv_id);
+	assert_int_equal(c->dnsbl_probe_ms, 300000);
+	assert_int_equal(c->uribl_max_lookups, 40);
+	assert_int_equal(c->dkim_max_signatures, 5);
+	{
+		struct diag d0 = { 0 };
+		char *p0 = write_tmp("dnsbl_probe_interval = 0\n");
+		struct config *c0 = config_load(p0, &d0);
+
+		assert_non_null(c0);
+		assert_int_equal(c0->dnsbl_probe_ms, 0);
+		config_free(c0);
+		unlink(p0);
+		free(p0);
+	}
 	config_free(c);
 	unlink(path);
 	free(path);
