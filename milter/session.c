@@ -96,6 +96,8 @@ struct msg {
 	/* links of the body (uriscan) and their blocklist lookups */
 	struct uriscan *uri;		/* owns; NULL: policy has no uribl */
 	struct uribl_msg *uribl;	/* owns */
+	char **link_keys;		/* owns: url.domains, in order found */
+	size_t nlink_keys;
 	char **from_domains;		/* owns: every From domain */
 	size_t nfrom_domains;
 	/* facts asked for, for "portcullis check" */
@@ -302,10 +304,17 @@ policy_reads_uribl(const struct policy *pol)
 	    pol_references(pol, POL_FACT_URIBL_DOMAINS);
 }
 
+/* uriscan found a link's key: its lookups start now. */
 static void
 uri_key_found(void *ctx, const char *key, bool is_ip)
 {
-	uribl_key(ctx, key, is_ip);
+	struct msg *m = ctx;
+
+	m->link_keys = xreallocarray(m->link_keys, m->nlink_keys + 2,
+	    sizeof(char *));
+	m->link_keys[m->nlink_keys++] = xstrdup(key);
+	m->link_keys[m->nlink_keys] = NULL;
+	uribl_key(m->uribl, key, is_ip);
 }
 
 /* The links' lookups start as the body streams; collected here. */
@@ -677,6 +686,12 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		out->list = msg_uribl(c, m)->domains;
 		out->nlist = msg_uribl(c, m)->ndomains;
 		return 0;
+	case POL_FACT_URL_DOMAINS:
+		uriscan_end(m->uri);
+		out->type = POL_V_LIST;
+		out->list = (const char **)m->link_keys;
+		out->nlist = m->nlink_keys;
+		return 0;
 	case POL_FACT_SCORE:
 		/* the part of the score that comes from checks: the
 		 * weights of the zones that list the client, and of those
@@ -892,6 +907,9 @@ msg_free(struct msg *m)
 	dkimv_free(m->dkim);
 	uriscan_free(m->uri);
 	uribl_free(m->uribl);
+	for (i = 0; i < m->nlink_keys; i++)
+		free(m->link_keys[i]);
+	free(m->link_keys);
 	free(m->dkim_res);
 	free(m->dkim_pass);
 	for (i = 0; i < m->nfrom_domains; i++)
@@ -1087,10 +1105,13 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 	m->start_ms = clock_ms();
 	/* DKIM hashes the body as it streams: it starts with the message */
 	m->dkim = dkimv_new(c->snap->dkim, c->qid);
-	if (policy_reads_uribl(c->snap->pol) &&
-	    (m->uribl = uribl_new(c->snap->dns, c->snap->pol,
-	    c->snap->health, conn_cfg(c)->uribl_max_lookups)) != NULL)
-		m->uri = uriscan_new(NULL, uri_key_found, m->uribl);
+	/* the links of the body are read only when the policy asks */
+	if (policy_reads_uribl(c->snap->pol) ||
+	    pol_references(c->snap->pol, POL_FACT_URL_DOMAINS)) {
+		m->uribl = uribl_new(c->snap->dns, c->snap->pol,
+		    c->snap->health, conn_cfg(c)->uribl_max_lookups);
+		m->uri = uriscan_new(NULL, uri_key_found, m);
+	}
 	pol_eval_init(&m->eval);
 	if (addr_envelope(from != NULL ? from : "", &m->mail_from,
 	    &m->mail_from_domain) != 0) {

@@ -56,6 +56,7 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_CLIENT_ASN:
 	case POL_FACT_URIBL_LISTED:
 	case POL_FACT_URIBL_DOMAINS:
+	case POL_FACT_URL_DOMAINS:
 		return true;
 	default:
 		return false;

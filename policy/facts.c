@@ -83,6 +83,8 @@ static const struct pol_fact_def facts[POL_FACT_COUNT] = {
 	    NULL, 0 },
 	{ { "uribl.domains", POL_V_LIST, POL_STAGE_EOM }, POL_FK_HOST,
 	    NULL, 0 },
+	{ { "url.domains", POL_V_LIST, POL_STAGE_EOM }, POL_FK_HOST,
+	    NULL, 0 },
 	{ { "attachment.blocked", POL_V_BOOL, POL_STAGE_EOM }, POL_FK_BOOL,
 	    NULL, 0 },
 	{ { "attachment.name", POL_V_STR, POL_STAGE_EOM }, POL_FK_TEXT,
@@ -105,7 +107,7 @@ static const char *const fact_names[] = {
 	"from.internal", "subject", "size", "spf", "spf.helo",
 	"spf.explanation", "dkim", "dkim.domains", "dmarc", "dmarc.policy",
 	"dnsbl.listed", "dnsbl.zone", "dnsbl.zones", "dnsbl.reason",
-	"uribl.listed", "uribl.domains", "attachment.blocked",
+	"uribl.listed", "uribl.domains", "url.domains", "attachment.blocked",
 	"attachment.name", "attachment.names", "attachment.encrypted",
 	"attachment.limits", "greylist", "score"
 };

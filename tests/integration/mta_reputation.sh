@@ -16,7 +16,9 @@
 #      refused by a client.country rule; one placed in NL is delivered;
 #  (4) a message with a link whose domain a uribl zone lists is refused in
 #      reply to the end of DATA (uribl facts are known at end of message);
-#      the same message with a clean link is delivered;
+#      the same message with a clean link is delivered; links to a domain
+#      (a subdomain of it) or an address (in a network) of a deny list
+#      file are refused by a url.domains rule;
 #  (5) staging (DESIGN.md section 3): with a rule that reads dmarc placed
 #      before the dnsbl rule (SIGHUP with the new policy), the listed client
 #      is refused only in reply to the end of DATA, and the log says
@@ -70,8 +72,12 @@ uribl uri.test
 rule geo:   when client.country is "BR" then reject "5.7.1 no mail from %{client.country}"
 rule dnsbl: when dnsbl.listed then reject "5.7.1 %{client.ip} is listed by %{dnsbl.zone}"
 rule uri:   when uribl.listed then reject "5.7.1 link to %{uribl.domains} is listed"
+list bad_links file "bad_links.txt"
+rule links: when url.domains in bad_links then reject "5.7.1 link to a blocked domain"
 default accept
 EOF
+printf '%s\n' '# mta_reputation.sh: link domains refused' blocked-shop.com 203.0.113.0/24 \
+	>"$ETC/bad_links.txt"
 cat >"$ETC/portcullis.conf" <<EOF
 socket      = inet:$PORT_MILTER@127.0.0.1
 policy      = policy.rules
@@ -148,6 +154,12 @@ is "$(refused_at)" DATA "(4) refused in reply to the end of DATA" || diag_send
 deliver uri-good 192.0.2.7 "Our newsletter: https://news.example-clean.com/today"
 is "$SEND_CODE" 250 "(4) a message with a clean link is accepted" || diag_send
 ok "(4) ... and delivered" delivered uri-good
+deliver link-deny 192.0.2.7 '<a href="https://Shop.Blocked-Shop.com/buy">buy</a> or http://0xCB.0.113.9/'
+is "$SEND_REPLY" "550 5.7.1 link to a blocked domain" \
+	"(4) a link to a subdomain of a domain of the deny list file is refused" || diag_send
+deliver link-deny-ip 192.0.2.7 'see http://0xCB.0.113.9/x'
+is "$SEND_REPLY" "550 5.7.1 link to a blocked domain" \
+	"(4) a link to an address (hex-obfuscated) in a network of the list is refused" || diag_send
 
 # ------------------------------------------------------------ (5)
 sed -i 's/^rule dnsbl:/rule dmarc: when dmarc is fail and dmarc.policy is reject then reject "5.7.1 DMARC"\n&/' \
@@ -164,7 +176,7 @@ is "$(refused_at)" DATA "(5) ... but only in reply to the end of DATA" || diag_s
 _log4() { grep 'client=192.0.2.99 ' "$PORTCULLIS_LOG" | grep ' rule=dnsbl stage=eom ' | grep -q .; }
 ok "(5) the log line says rule=dnsbl stage=eom" poll 50 0.1 _log4
 
-for id in listed-1 listed-3 geo-br uri-bad listed-4; do
+for id in listed-1 listed-3 geo-br uri-bad link-deny link-deny-ip listed-4; do
 	if find_message "$id" >/dev/null 2>&1; then fail "refused $id was not delivered"
 	else pass "refused $id was not delivered"
 	fi
