@@ -371,18 +371,30 @@ static int
 ar_put_dkim(struct buf *b, const struct ar_dkim_sig *sig)
 {
 	char	bb[AR_DKIM_B_LEN];
-	char	cmt[32];
+	char	cmt[96];
 	size_t	i, n = 0;
-	int	w;
+	int	w = 0;
 
 	if (ar_put_result(b, "dkim", sig->result, ar_dkim_results) == -1)
 		return -1;
-	if (sig->bits > 0) {
-		w = snprintf(cmt, sizeof(cmt), " (%u-bit key)", sig->bits);
-		if (w < 0 || (size_t)w >= sizeof(cmt) ||
-		    buf_append(b, cmt, (size_t)w) == -1)
-			return -1;
-	}
+	/*
+	 * The comment tells a reader what the result rests on: the key
+	 * ("2048-bit key", "ed25519 key"), a body signed only in part (l=,
+	 * RFC 6376 8.2: text may have been appended), a key in testing.
+	 */
+	if (sig->ed25519)
+		w = snprintf(cmt, sizeof(cmt), "ed25519 key");
+	else if (sig->bits > 0)
+		w = snprintf(cmt, sizeof(cmt), "%u-bit key", sig->bits);
+	if (sig->partial_body)
+		w += snprintf(cmt + w, sizeof(cmt) - (size_t)w, "%s%s",
+		    w > 0 ? "; " : "", "partial body signed (l=)");
+	if (sig->testing)
+		w += snprintf(cmt + w, sizeof(cmt) - (size_t)w, "%s%s",
+		    w > 0 ? "; " : "", "testing key");
+	if (w > 0 && (buf_putc(b, ' ') == -1 || buf_putc(b, '(') == -1 ||
+	    buf_append(b, cmt, (size_t)w) == -1 || buf_putc(b, ')') == -1))
+		return -1;
 	if (ar_put_prop(b, "header.d", sig->domain, ar_len(sig->domain),
 	    AR_K_DOMAIN) == -1 ||
 	    ar_put_prop(b, "header.s", sig->selector, ar_len(sig->selector),

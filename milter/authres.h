@@ -33,10 +33,13 @@
 /* One DKIM signature's outcome.  Members borrowed. */
 struct ar_dkim_sig {
 	const char	*result;	/* RFC 8601 2.7.1 name */
-	unsigned	 bits;		/* key size, 0: unknown (no comment) */
+	unsigned	 bits;		/* RSA key size, 0: unknown */
 	const char	*domain;	/* d=, or NULL */
 	const char	*selector;	/* s=, or NULL */
 	const char	*b;		/* first 8 chars of b=, or NULL */
+	bool		 ed25519;	/* an ed25519 key (RFC 8463) */
+	bool		 partial_body;	/* l= left part of the body unsigned */
+	bool		 testing;	/* the key says t=y */
 };
 
 /* What ar_build() reports.  Members borrowed for the call. */

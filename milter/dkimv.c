@@ -741,6 +741,12 @@ dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 		    (unsigned char *)"l") != NULL;
 		if (dkim_sig_getkeysize(sigs[i], &s->bits) != DKIM_STAT_OK)
 			s->bits = 0;
+		{
+			dkim_alg_t alg;
+
+			s->ed25519 = dkim_sig_getsignalg(sigs[i], &alg) ==
+			    DKIM_STAT_OK && alg == DKIM_SIGN_ED25519SHA256;
+		}
 		if (v->eoh_stat != DKIM_STAT_OK &&
 		    (flags & DKIM_SIGFLAG_PROCESSED) == 0)
 			set_result(s, "permerror",

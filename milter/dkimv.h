@@ -52,6 +52,7 @@ struct dkimv_sig {
 	char		b[DKIMV_B_LEN + 1];	/* first chars of b= */
 	unsigned	bits;		/* key size; 0: no key loaded */
 	bool		has_l;		/* l=: body partly unsigned */
+	bool		ed25519;	/* a=ed25519-sha256 (RFC 8463) */
 	bool		testing;	/* the key has t=y */
 	char		reason[128];
 };

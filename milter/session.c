@@ -1379,6 +1379,9 @@ authres_value(struct core_conn *c, char **out)
 
 		sigs[i].result = ds->result;
 		sigs[i].bits = ds->bits;
+		sigs[i].ed25519 = ds->ed25519;
+		sigs[i].partial_body = ds->has_l;
+		sigs[i].testing = ds->testing;
 		sigs[i].domain = ds->domain;
 		sigs[i].selector = ds->selector;
 		sigs[i].b = ds->b;

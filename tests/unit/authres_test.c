@@ -19,23 +19,35 @@
 #define ID	"mx.corp.example"
 
 static const struct ar_dkim_sig sig_example[] = {
-	{ "pass", 2048, "sender.example", "sel", "AbCdEfGh" },
+	{ "pass", 2048, "sender.example", "sel", "AbCdEfGh", false, false,
+	  false },
 };
 
 static const struct ar_dkim_sig sig_many[] = {
-	{ "pass", 2048, "sender.example", "sel", "AbCdEfGhIjKl" },
-	{ "fail", 1024, "list.example", "s1.sub", "ab/+\r\n\t cd=e" },
-	{ "permerror", 0, NULL, NULL, NULL },
-	{ "NEUTRAL", 0, "x.example", "", "" },
+	{ "pass", 2048, "sender.example", "sel", "AbCdEfGhIjKl", false, false,
+	  false },
+	{ "fail", 1024, "list.example", "s1.sub", "ab/+\r\n\t cd=e", false,
+	  false, false },
+	{ "permerror", 0, NULL, NULL, NULL, false, false, false },
+	{ "NEUTRAL", 0, "x.example", "", "", false, false, false },
+};
+
+/* The comment: key type, a partly signed body, a testing key. */
+static const struct ar_dkim_sig sig_comments[] = {
+	{ "pass", 0, "a.example", "ed", "EdEdEdEd", true, false, false },
+	{ "pass", 2048, "b.example", "l", "LlLlLlLl", false, true, false },
+	{ "pass", 1024, "c.example", "t", "TtTtTtTt", false, true, true },
+	{ "fail", 0, "d.example", "x", "XxXxXxXx", false, false, true },
 };
 
 static const struct ar_dkim_sig sig_hostile[] = {
 	{ "pass", 2048, "evil.example;\r\n\tdkim=pass", "s;el\r\nX: y",
-	  "\"\\\x01" },
+	  "\"\\\x01", false, false, false },
 };
 
 static const struct ar_dkim_sig sig_badresult[] = {
-	{ "pass; dmarc=pass", 2048, "sender.example", "sel", "AbCdEfGh" },
+	{ "pass; dmarc=pass", 2048, "sender.example", "sel", "AbCdEfGh", false,
+	  false, false },
 };
 
 /* A local-part of 300 bytes: the property goes, the header stays. */
@@ -138,6 +150,21 @@ static const struct build_case builds[] = {
 	  " header.b=\"ab/+cd=e\";\n"
 	  "\tdkim=permerror;\n"
 	  "\tdkim=neutral header.d=x.example;\n"
+	  "\tdmarc=pass header.from=sender.example" },
+	{ "dkim comments: ed25519 key, l=, testing key",
+	  { ID, "pass", MF, HELO, sig_comments, 4, "pass", NULL, NULL, NULL,
+	    FROM }, 0,
+	  "mx.corp.example;\n"
+	  "\tspf=pass smtp.mailfrom=alice@sender.example"
+	  " smtp.helo=mail.sender.example;\n"
+	  "\tdkim=pass (ed25519 key) header.d=a.example header.s=ed"
+	  " header.b=EdEdEdEd;\n"
+	  "\tdkim=pass (2048-bit key; partial body signed (l=))"
+	  " header.d=b.example header.s=l header.b=LlLlLlLl;\n"
+	  "\tdkim=pass (1024-bit key; partial body signed (l=); testing key)"
+	  " header.d=c.example header.s=t header.b=TtTtTtTt;\n"
+	  "\tdkim=fail (testing key) header.d=d.example header.s=x"
+	  " header.b=XxXxXxXx;\n"
 	  "\tdmarc=pass header.from=sender.example" },
 	{ "local-part with space is quoted",
 	  { ID, "fail", "john doe@sender.example", HELO, NULL, 0, NULL, NULL,
@@ -302,7 +329,8 @@ test_build_max(void **state)
 	memset(addr, 'a', sizeof(addr) - 1);
 	memcpy(addr + sizeof(addr) - 1 - 12, "@example.org", 12);
 	addr[sizeof(addr) - 1] = '\0';
-	sig = (struct ar_dkim_sig){ "temperror", 65535, addr, addr, addr };
+	sig = (struct ar_dkim_sig){ "temperror", 65535, addr, addr, addr,
+	    true, true, true };
 	in = (struct ar_input){ ID, "temperror", addr, addr, &sig, 1,
 	    "temperror", big, big, big, addr };
 	assert_int_equal(ar_build(&in, &out), 0);
@@ -332,7 +360,7 @@ test_build_many_sigs(void **state)
 	dom[sizeof(dom) - 1] = '\0';
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigs[i] = (struct ar_dkim_sig){ "temperror", 65535, dom,
-		    dom, "AbCdEfGh" };
+		    dom, "AbCdEfGh", false, true, true };
 	in = (struct ar_input){ ID, NULL, MF, HELO, sigs,
 	    sizeof(sigs) / sizeof(sigs[0]), NULL, NULL, NULL, NULL, NULL };
 	assert_int_equal(ar_build(&in, &out), 0);
