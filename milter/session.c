@@ -96,6 +96,11 @@ struct msg {
 	/* links of the body (uriscan) and their blocklist lookups */
 	struct uriscan *uri;		/* owns; NULL: policy has no uribl */
 	struct uribl_msg *uribl;	/* owns */
+	/* early fetch: the first query of SPF (at MAIL) and of DMARC (at
+	 * end of headers) starts before anything waits for it; the checks
+	 * then find the answer in the resolver's cache or in flight */
+	struct dns_query *prefetch[1 + FROM_DOMAINS_MAX];	/* owns */
+	size_t nprefetch;
 	char **link_keys;		/* owns: url.domains, in order found */
 	size_t nlink_keys;
 	char **from_domains;		/* owns: every From domain */
@@ -295,6 +300,24 @@ conn_dnsbl(struct core_conn *c)
 {
 	return dnsbl_result(c->dnsbl, clock_ms() +
 	    conn_cfg(c)->dns_timeout_ms);
+}
+
+/* Starts a TXT query whose answer a check will need soon. */
+static void
+msg_prefetch(struct core_conn *c, struct msg *m, const char *prefix,
+    const char *domain)
+{
+	char name[DNS_NAME_MAX + 2];
+	int n;
+
+	if (c->snap->dns == NULL || domain == NULL || domain[0] == '\0' ||
+	    m->nprefetch >= sizeof(m->prefetch) / sizeof(m->prefetch[0]))
+		return;
+	n = snprintf(name, sizeof(name), "%s%s", prefix, domain);
+	if (n < 0 || (size_t)n > DNS_NAME_MAX)
+		return;
+	m->prefetch[m->nprefetch++] = dns_query_start(c->snap->dns, name,
+	    DNS_T_TXT);
 }
 
 static bool
@@ -907,6 +930,8 @@ msg_free(struct msg *m)
 	dkimv_free(m->dkim);
 	uriscan_free(m->uri);
 	uribl_free(m->uribl);
+	for (i = 0; i < m->nprefetch; i++)
+		dns_query_free(m->prefetch[i]);
 	for (i = 0; i < m->nlink_keys; i++)
 		free(m->link_keys[i]);
 	free(m->link_keys);
@@ -1124,6 +1149,10 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 	}
 	if (auth_user != NULL && auth_user[0] != '\0')
 		m->auth_user = xstrndup(auth_user, CORE_ADDR_MAX);
+	/* SPF's first query: the sender domain's TXT (HELO for <>) */
+	if (c->ip_valid)
+		msg_prefetch(c, m, "", m->mail_from[0] != '\0' ?
+		    m->mail_from_domain : c->helo);
 	if (c->conn_action != POL_ACT_NONE) {
 		msg_decision(c, v, c->conn_action, c->conn_stage,
 		    c->conn_rule, c->conn_text);
@@ -1338,7 +1367,7 @@ core_eoh(struct core_conn *c, struct verdict *v)
 		return;
 	}
 	if (m->dkim != NULL)
-		dkimv_eoh(m->dkim);
+		dkimv_eoh(m->dkim);	/* DKIM keys are asked from here */
 	if (m->early_action != POL_ACT_NONE)
 		return;
 	msg_open_rcpts(m);
@@ -1349,6 +1378,10 @@ core_eoh(struct core_conn *c, struct verdict *v)
 		msg_final(m, v);
 		return;
 	}
+	/* DMARC's first queries: the record of each From domain */
+	msg_from_domains(m);
+	for (size_t i = 0; i < m->nfrom_domains; i++)
+		msg_prefetch(c, m, "_dmarc.", m->from_domains[i]);
 	rc = evaluate(c, &m->eval, POL_STAGE_EOH, &a, rule, text);
 	if (rc < 0) {
 		verdict_on_error(c, v, POL_STAGE_EOH, "policy evaluation");

@@ -12,7 +12,10 @@
 #  - five zones whose server answers only once all five queries are in
 #    flight at once: all five listings arrive (sequential lookups would
 #    each wait alone and time out), and the server logs 5 in flight;
-#  - the weights of the listing zones add up to the score.
+#  - the weights of the listing zones add up to the score;
+#  - early fetch: the blocklist query leaves at connect, before the SPF
+#    query of MAIL, though the rule reading it comes after the SPF rule;
+#    a zone no rule reads is never queried.
 # Zone health (out of use and back) is shown through the daemon in
 # mta_reputation.sh.
 . "$(dirname "$0")/lib.sh"
@@ -83,6 +86,14 @@ dnsbl z3.slow.test
 dnsbl z4.slow.test
 dnsbl z5.slow.test
 rule listed: when dnsbl.listed then reject "5.7.1 listed by %{dnsbl.zones}"
+default accept'
+
+conf early 'dnsbl list4.test
+rule spf:    when spf is fail then reject "5.7.1 SPF"
+rule listed: when dnsbl.listed then reject "5.7.1 listed by %{dnsbl.zone}"
+default accept'
+conf unread 'dnsbl list4.test
+rule spf: when spf is fail then reject "5.7.1 SPF"
 default accept'
 
 printf 'From: a@ext.test\nTo: bob@corp.test\nSubject: hello\n\nhello\n' >"$TEST_TMP/m.eml"
@@ -157,5 +168,20 @@ is "$(zones)" z1.slow.test,z2.slow.test,z3.slow.test,z4.slow.test,z5.slow.test \
 	diag_file "$CHECK_ERR"
 ok "the DNS server had 5 queries in flight at once" \
 	grep -q '^barrier released 5 in flight$' "$DNSLOG"
+
+# ------------------------------------------------------------ early fetch
+# The dnsbl rule comes after an SPF rule, which cannot be known before
+# MAIL: evaluated lazily, the blocklist would be asked after the sender's
+# SPF record.  Fetched early, its query leaves at connect, first.
+qline() { grep -n -x -F "query $1" "$DNSLOG" | tail -n 1 | cut -d: -f1; }
+check early 192.0.2.13
+a=$(qline "13.2.0.192.list4.test A") t=$(qline "ext.test TXT")
+ok "early fetch: the blocklist query (line ${a:-none}) reaches the server before SPF's (line ${t:-none})" \
+	test -n "$a" -a -n "$t" -a "${a:-0}" -lt "${t:-0}"
+# A dnsbl zone no rule reads is never asked.
+check unread 192.0.2.14
+is "$(jget 'j["action"]')" accept "unread zone: accepted"
+ok "a zone no rule reads is never queried" \
+	bash -c "! grep -q '^query 14\.2\.0\.192\.' '$DNSLOG'"
 
 done_testing
