@@ -226,6 +226,14 @@ result_json(struct core_conn *c, const struct verdict *v,
 	json_edits(&b, "headers_added", v->added, v->nadded, true);
 	json_edits(&b, "headers_changed", v->changed, v->nchanged, true);
 	json_edits(&b, "headers_removed", v->removed, v->nremoved, false);
+	/* "strip": the new body, as the MTA would get it */
+	if (v->new_body != NULL) {
+		char *body = xstrndup(v->new_body, v->new_body_len);
+
+		buf_append(&b, ", \"body_replaced\": ", 19);
+		buf_append_json(&b, body);
+		free(body);
+	}
 	buf_append(&b, ", \"recipients\": [", 17);
 	for (i = 0; i < nrr; i++) {
 		buf_appendf(&b, "%s{\"rcpt\": ", i ? ", " : "");

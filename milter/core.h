@@ -53,6 +53,10 @@ struct verdict {
 	size_t nremoved;
 	double score;
 	bool score_known;
+	char *new_body;			/* owns; NULL: body unchanged
+					 * ("strip": the body without the
+					 * blocked attachments) */
+	size_t new_body_len;
 };
 void verdict_clear(struct verdict *);
 

@@ -175,7 +175,9 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * reports, hashes it. */
 	proto |= f1 & (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
 	    SMFIP_NR_UNKN | SMFIP_NR_DATA | SMFIP_NR_BODY);
-	*pf0 = want_act | (f0 & SMFIF_SETSYMLIST);
+	/* body replacement ("strip") when the MTA offers it; without it a
+	 * strip decision is refused with tempfail, never delivered whole */
+	*pf0 = want_act | (f0 & (SMFIF_SETSYMLIST | SMFIF_CHGBODY));
 	*pf1 = proto;
 	*pf2 = 0;
 	*pf3 = 0;
@@ -349,6 +351,21 @@ apply_edits(SMFICTX *ctx, const struct verdict *v)
 	if (v->action == POL_ACT_QUARANTINE &&
 	    smfi_quarantine(ctx, (char *)v->quarantine) != MI_SUCCESS)
 		return -1;
+	if (v->new_body != NULL) {
+		/* libmilter sends it in chunks of its own size limit */
+		size_t off = 0, chunk = 65535;
+
+		do {
+			size_t n = v->new_body_len - off < chunk ?
+			    v->new_body_len - off : chunk;
+
+			if (smfi_replacebody(ctx,
+			    (unsigned char *)v->new_body + off, (int)n) !=
+			    MI_SUCCESS)
+				return -1;
+			off += n;
+		} while (off < v->new_body_len);
+	}
 	return 0;
 }
 
@@ -412,7 +429,7 @@ static struct smfiDesc filter = {
 	.xxfi_name = "portcullis",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE |
-	    SMFIF_SETSYMLIST,
+	    SMFIF_SETSYMLIST | SMFIF_CHGBODY,
 	.xxfi_connect = cb_connect,
 	.xxfi_helo = cb_helo,
 	.xxfi_envfrom = cb_envfrom,

@@ -166,6 +166,7 @@ verdict_clear(struct verdict *v)
 	free(v->added);
 	free(v->changed);
 	free(v->removed);
+	free(v->new_body);
 	memset(v, 0, sizeof(*v));
 }
 

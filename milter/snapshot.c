@@ -90,22 +90,26 @@ open_geoip(const struct config *cfg, const struct policy *pol,
 		    cfg->path != NULL ? cfg->path : "the config");
 	if (cfg->geoip_db == NULL && cfg->geoip_asn_db == NULL)
 		return NULL;
-	/* each file on its own, so an error names the right key */
-	if (cfg->geoip_db != NULL &&
-	    (g = geoip_open(cfg->geoip_db, NULL, err, sizeof(err))) == NULL) {
-		diag_add(d, true, "%s:%u:%u: geoip_db: %s", cfg->path,
-		    cfg->geoip_db_line, cfg->geoip_db_col, err);
-		return NULL;
-	} else if (cfg->geoip_db != NULL)
+	/* each file on its own first, so an error names the right key */
+	if (cfg->geoip_db != NULL) {
+		g = geoip_open(cfg->geoip_db, NULL, err, sizeof(err));
+		if (g == NULL) {
+			diag_add(d, true, "%s:%u:%u: geoip_db: %s", cfg->path,
+			    cfg->geoip_db_line, cfg->geoip_db_col, err);
+			return NULL;
+		}
 		geoip_close(g);
-	if (cfg->geoip_asn_db != NULL &&
-	    (g = geoip_open(NULL, cfg->geoip_asn_db, err, sizeof(err))) ==
-	    NULL) {
-		diag_add(d, true, "%s:%u:%u: geoip_asn_db: %s", cfg->path,
-		    cfg->geoip_asn_db_line, cfg->geoip_asn_db_col, err);
-		return NULL;
-	} else if (cfg->geoip_asn_db != NULL)
+	}
+	if (cfg->geoip_asn_db != NULL) {
+		g = geoip_open(NULL, cfg->geoip_asn_db, err, sizeof(err));
+		if (g == NULL) {
+			diag_add(d, true, "%s:%u:%u: geoip_asn_db: %s",
+			    cfg->path, cfg->geoip_asn_db_line,
+			    cfg->geoip_asn_db_col, err);
+			return NULL;
+		}
 		geoip_close(g);
+	}
 	if ((g = geoip_open(cfg->geoip_db, cfg->geoip_asn_db, err,
 	    sizeof(err))) == NULL)
 		diag_add(d, true, "%s: %s", cfg->path, err);
