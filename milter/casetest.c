@@ -22,6 +22,7 @@
 #include "config.h"
 #include "core.h"
 #include "dns.h"
+#include "greylist.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -42,6 +43,7 @@ struct testcase {
 	const char *path;		/* borrows */
 	char *text;			/* owns: the whole file */
 	const char *ip, *helo, *from, *auth;	/* borrow text */
+	int greylist;			/* forced state, -1: none */
 	struct check_rcpt rcpts[CASE_RCPT_MAX];
 	size_t nrcpt;
 	const char *dns[CASE_DNS_MAX + 1];	/* borrow text; NULL-ended */
@@ -111,6 +113,14 @@ case_parse(struct testcase *t, char *err, size_t errlen)
 			t->from = rest;
 		else if (strcmp(line, "auth") == 0)
 			t->auth = rest;
+		else if (strcmp(line, "greylist") == 0) {
+			if ((t->greylist = greylist_state_parse(rest)) < 0) {
+				snprintf(err, errlen, "%s:%u: greylist state "
+				    "'%s' (new, early, passed or allowed)",
+				    t->path, ln, rest);
+				return -1;
+			}
+		}
 		else if (strcmp(line, "rcpt") == 0) {
 			if (t->nrcpt == CASE_RCPT_MAX) {
 				snprintf(err, errlen, "%s:%u: too many "
@@ -312,6 +322,7 @@ case_run(const char *conf, const char *path)
 	int rc = 0;
 
 	memset(&t, 0, sizeof(t));
+	t.greylist = -1;
 	memset(&v, 0, sizeof(v));
 	t.path = path;
 	if ((t.text = check_read_file(path, &len)) == NULL) {
@@ -339,6 +350,11 @@ case_run(const char *conf, const char *path)
 	/* the case's records, and nothing from the network */
 	o.local_data = t.dns;
 	o.no_network = 1;
+	snapshot_private_greylist(s);
+	if (t.greylist >= 0) {
+		s->grey_forced = true;
+		s->grey_state = (unsigned)t.greylist;
+	}
 	if (snapshot_start_with(s, &o, &d) != 0) {
 		printf("FAIL %s\n", path);
 		for (i = 0; i < d.n; i++)

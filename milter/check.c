@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "check.h"
 #include "core.h"
+#include "greylist.h"
 #include "log.h"
 #include "snapshot.h"
 #include "tag.h"
@@ -333,12 +334,14 @@ check_main(int argc, char **argv)
 		{ "rcpt", required_argument, NULL, 'R' },
 		{ "auth", required_argument, NULL, 'A' },
 		{ "trace", no_argument, NULL, 'T' },
+		{ "greylist", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf = NULL, *ip = NULL, *helo = NULL, *from = NULL;
 	const char *auth = NULL;
 	bool trace = false;
+	int grey = -1;
 	struct check_rcpt *rr = xcalloc(CHECK_RCPT_MAX, sizeof(*rr));
 	struct diag d = { 0 };
 	struct snapshot *s;
@@ -355,6 +358,15 @@ check_main(int argc, char **argv)
 		case 'F': from = optarg; break;
 		case 'A': auth = optarg; break;
 		case 'T': trace = true; break;
+		case 'G':
+			if ((grey = greylist_state_parse(optarg)) < 0) {
+				fprintf(stderr, "portcullis check: --greylist "
+				    "'%s' (new, early, passed or allowed)\n",
+				    optarg);
+				free(rr);
+				return 2;
+			}
+			break;
 		case 'R':
 			if (nrr == CHECK_RCPT_MAX) {
 				fprintf(stderr, "portcullis check: too many "
@@ -367,7 +379,8 @@ check_main(int argc, char **argv)
 		default:
 			fputs("usage: portcullis check [-c conf] --ip IP "
 			    "[--helo NAME] --from ADDR --rcpt ADDR... "
-			    "[--auth USER] [--trace] MESSAGE.eml\n", stderr);
+			    "[--auth USER] [--greylist STATE] [--trace] "
+			    "MESSAGE.eml\n", stderr);
 			free(rr);
 			return ch == 'h' ? 0 : 2;
 		}
@@ -390,6 +403,14 @@ check_main(int argc, char **argv)
 	for (i = 0; i < d.n; i++)
 		fprintf(stderr, "%s\n", d.msgs[i]);
 	diag_free(&d);
+	/* a check must not record triplets in the daemon's store */
+	if (s != NULL) {
+		snapshot_private_greylist(s);
+		if (grey >= 0) {
+			s->grey_forced = true;
+			s->grey_state = (unsigned)grey;
+		}
+	}
 	if (s == NULL || snapshot_start(s, &d) != 0) {
 		for (i = 0; i < d.n; i++)
 			fprintf(stderr, "%s\n", d.msgs[i]);

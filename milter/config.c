@@ -219,7 +219,7 @@ static const char *const config_keys[] = {
 	"socket", "policy", "authserv_id", "resolver", "dns_timeout",
 	"greylist_store", "geoip_db", "geoip_asn_db", "user", "on_error",
 	"pidfile", "dnsbl_probe_interval", "uribl_max_lookups",
-	"dkim_max_signatures", NULL
+	"dkim_max_signatures", "greylist_on_error", NULL
 };
 
 static void
@@ -323,6 +323,14 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 			    CONFIG_DKIM_SIGS_MAX);
 		else
 			c->dkim_max_signatures = (unsigned)n;
+	} else if (strcmp(key, "greylist_on_error") == 0) {
+		if (strcmp(v, "pass") == 0)
+			c->greylist_tempfail = false;
+		else if (strcmp(v, "tempfail") == 0)
+			c->greylist_tempfail = true;
+		else
+			BAD("invalid greylist_on_error '%s' (expected pass or "
+			    "tempfail)", pos->file, pos->line, vcol, v);
 	} else if (strcmp(key, "user") == 0) {
 		set_str(&c->user, v);
 	} else if (strcmp(key, "pidfile") == 0) {

@@ -40,6 +40,7 @@ struct config {
 	unsigned dnsbl_probe_ms;	/* zone health interval, 0: off */
 	unsigned uribl_max_lookups;	/* link domains looked up a message */
 	unsigned dkim_max_signatures;	/* signatures verified a message */
+	bool greylist_tempfail;	/* greylist_on_error = tempfail */
 	char *user;		/* owns, may be NULL */
 	char *pidfile;		/* owns, may be NULL */
 	enum on_error on_error;

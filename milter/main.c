@@ -28,6 +28,7 @@
 #include "casetest.h"
 #include "check.h"
 #include "glue.h"
+#include "greylist_cli.h"
 #include "log.h"
 #include "snapshot.h"
 #include "tag.h"
@@ -385,6 +386,8 @@ main(int argc, char **argv)
 	log_open("portcullis", LOG_TO_STDERR);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "greylist") == 0)
+		return greylist_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "test") == 0)
 		return casetest_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:p:fu:P:nVh")) != -1) {

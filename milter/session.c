@@ -11,11 +11,15 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "attach.h"
 #include "authres.h"
 #include "core.h"
 #include "dkimv.h"
@@ -23,6 +27,7 @@
 #include "dns.h"
 #include "dnsbl.h"
 #include "geoip.h"
+#include "greylist.h"
 #include "log.h"
 #include "snapshot.h"
 #include "spf.h"
@@ -38,6 +43,10 @@ struct rcpt {
 	char *addr;		/* owns */
 	char *domain;		/* owns */
 	enum pol_action action;	/* decided at RCPT, or POL_ACT_NONE */
+	bool grey_done;		/* the triplet was recorded (once a
+				 * message: a second look would be a
+				 * retry) */
+	enum greylist_state grey;
 };
 
 /* A header kept for the policy or the end-of-message edits. */
@@ -82,6 +91,9 @@ struct msg {
 	enum pol_stage final_stage;
 	char final_rule[POL_NAME_MAX + 1];
 	unsigned rejected_rcpts;
+	enum pol_action rcpt_refusal;	/* the last refusal at RCPT */
+	int grey_least;			/* least greylist state seen, -1:
+					 * none (for the log line) */
 	bool fact_failed;	/* the provider could not compute a fact */
 	/* authentication (DESIGN.md section 4): computed when first needed,
 	 * by a rule or by the Authentication-Results header */
@@ -101,6 +113,13 @@ struct msg {
 	 * then find the answer in the resolver's cache or in flight */
 	struct dns_query *prefetch[1 + FROM_DOMAINS_MAX];	/* owns */
 	size_t nprefetch;
+	/* the whole message, for attachment inspection and "strip": an
+	 * unlinked temporary file, so memory stays bounded */
+	FILE *spool;			/* owns; NULL: not needed */
+	bool spool_failed;
+	bool attach_done;
+	struct attach_result att;	/* owns */
+	const char *att_first;		/* first blocked name, or "" */
 	char **link_keys;		/* owns: url.domains, in order found */
 	size_t nlink_keys;
 	char **from_domains;		/* owns: every From domain */
@@ -319,6 +338,225 @@ msg_prefetch(struct core_conn *c, struct msg *m, const char *prefix,
 		return;
 	m->prefetch[m->nprefetch++] = dns_query_start(c->snap->dns, name,
 	    DNS_T_TXT);
+}
+
+static int spf_compute(struct core_conn *, struct msg *);
+
+/* ---- attachments ---- */
+
+static bool
+policy_reads_attachments(const struct policy *pol)
+{
+	/* "attachments block" also serves the strip action */
+	return pol_attachment_exts(pol, NULL) > 0 ||
+	    pol_references(pol, POL_FACT_ATTACHMENT_BLOCKED) ||
+	    pol_references(pol, POL_FACT_ATTACHMENT_NAME) ||
+	    pol_references(pol, POL_FACT_ATTACHMENT_NAMES) ||
+	    pol_references(pol, POL_FACT_ATTACHMENT_ENCRYPTED) ||
+	    pol_references(pol, POL_FACT_ATTACHMENT_LIMITS);
+}
+
+/* An anonymous temporary file (O_TMPFILE or unlinked at once). */
+static FILE *
+spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	FILE *f = NULL;
+	int fd;
+
+	path = xasprintf("%s/portcullis-msg-XXXXXX", dir != NULL &&
+	    dir[0] == '/' ? dir : "/tmp");
+	if ((fd = mkstemp(path)) >= 0) {
+		unlink(path);
+		if ((f = fdopen(fd, "w+")) == NULL)
+			close(fd);
+	}
+	free(path);
+	return f;
+}
+
+static void
+spool_write(struct msg *m, const void *p, size_t n)
+{
+	if (m->spool == NULL || m->spool_failed)
+		return;
+	if (n > 0 && fwrite(p, 1, n, m->spool) != n)
+		m->spool_failed = true;
+}
+
+/* A header field as received, folds with CRLF. */
+static void
+spool_header(struct msg *m, const char *name, const char *value)
+{
+	const char *p;
+
+	if (m->spool == NULL)
+		return;
+	spool_write(m, name, strlen(name));
+	spool_write(m, ": ", 2);
+	for (p = value; *p != '\0'; p++) {
+		if (*p == '\n' && (p == value || p[-1] != '\r'))
+			spool_write(m, "\r", 1);
+		spool_write(m, p, 1);
+	}
+	spool_write(m, "\r\n", 2);
+}
+
+static bool
+attach_blocked_cb(void *ctx, const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	/* a member's type is that of its own name, not its archive's */
+	return pol_attachment_blocked(ctx, base != NULL ? base + 1 : name);
+}
+
+static int
+attach_compute(struct core_conn *c, struct msg *m)
+{
+	if (m->attach_done)
+		return 0;
+	if (m->spool == NULL || m->spool_failed || fflush(m->spool) != 0) {
+		log_err("%s: the message could not be kept for attachment "
+		    "inspection", c->qid[0] ? c->qid : "-");
+		return -1;
+	}
+	if (attach_scan(fileno(m->spool), NULL, attach_blocked_cb,
+	    c->snap->pol, &m->att) != 0) {
+		log_err("%s: attachment inspection failed",
+		    c->qid[0] ? c->qid : "-");
+		return -1;
+	}
+	m->att_first = m->att.nblocked > 0 ? m->att.blocked[0] : "";
+	if (m->att.limits)
+		log_info("%s: attachment limit: %s", c->qid[0] ? c->qid : "-",
+		    m->att.limit_what);
+	m->attach_done = true;
+	return 0;
+}
+
+/*
+ * "strip": the body without the blocked attachments, each replaced by a
+ * notice; the top-level Content-Type and Content-Transfer-Encoding change
+ * when the message itself was the blocked part.  -1 when it cannot be
+ * done safely (the caller tempfails).
+ */
+static int
+strip_body(struct core_conn *c, struct msg *m, struct verdict *v)
+{
+	struct attach_stripped st;
+
+	memset(&st, 0, sizeof(st));
+	if (m->spool == NULL || m->spool_failed || fflush(m->spool) != 0 ||
+	    attach_strip(fileno(m->spool), NULL, attach_blocked_cb,
+	    c->snap->pol, &st) != 0) {
+		log_err("%s: strip failed; tempfail", c->qid[0] ? c->qid :
+		    "-");
+		attach_stripped_free(&st);
+		return -1;
+	}
+	if (st.removed > 0) {
+		v->new_body = st.body;
+		v->new_body_len = st.len;
+		st.body = NULL;
+		if (st.content_type != NULL)
+			edit_push(&v->changed, &v->nchanged, "Content-Type",
+			    st.content_type, 1);
+		if (st.cte != NULL)
+			edit_push(&v->changed, &v->nchanged,
+			    "Content-Transfer-Encoding", st.cte, 1);
+		log_info("%s: strip: %u attachment%s removed",
+		    c->qid[0] ? c->qid : "-", st.removed,
+		    st.removed == 1 ? "" : "s");
+	}
+	attach_stripped_free(&st);
+	return 0;
+}
+
+/* ---- greylisting ---- */
+
+static const char *const grey_names[] = {
+	[GREY_NEW] = "new", [GREY_EARLY] = "early",
+	[GREY_PASSED] = "passed", [GREY_ALLOWED] = "allowed"
+};
+
+/* One recipient's triplet, recorded once a message. */
+static int
+grey_rcpt(struct core_conn *c, struct msg *m, struct rcpt *r)
+{
+	const struct pol_greylist *pg = pol_greylist(c->snap->pol);
+	struct greylist_params gp;
+	const char *spf_domain = NULL;
+
+	if (r->grey_done)
+		return 0;
+	if (c->snap->grey_forced) {
+		r->grey = (enum greylist_state)c->snap->grey_state;
+		r->grey_done = true;
+		return 0;
+	}
+	if (c->snap->grey == NULL || !c->ip_valid) {
+		/* no client address (local submission): nothing to delay */
+		r->grey = GREY_ALLOWED;
+		r->grey_done = true;
+		return 0;
+	}
+	/* a sending pool retries from other hosts: when SPF vouches for
+	 * the sender's domain, the domain is the sender's identity */
+	if (m->mail_from[0] != '\0') {
+		if (spf_compute(c, m) != 0)
+			return -1;
+		if (m->spf.result == SPF_R_PASS)
+			spf_domain = m->mail_from_domain;
+	}
+	gp.delay = pg->delay;
+	gp.window = pg->window;
+	gp.expire = pg->expire;
+	gp.netmask4 = pg->netmask4;
+	gp.netmask6 = pg->netmask6;
+	gp.autoallow = pg->autoallow;
+	if (greylist_check(c->snap->grey, &gp, c->ip, spf_domain,
+	    m->mail_from, r->addr, (uint64_t)time(NULL), &r->grey) != 0) {
+		if (conn_cfg(c)->greylist_tempfail)
+			return -1;
+		/* greylist_on_error = pass: a store outage must not hold
+		 * back all mail; the message is not greylisted */
+		log_warn("%s: greylist store failed: %s not greylisted",
+		    c->qid[0] ? c->qid : "-", r->addr);
+		r->grey = GREY_PASSED;
+	}
+	r->grey_done = true;
+	if (m->grey_least < 0 || (int)r->grey < m->grey_least)
+		m->grey_least = (int)r->grey;
+	return 0;
+}
+
+/* At RCPT the recipient's state; later the least advanced state of the
+ * open recipients (one new triplet keeps the message greylisted). */
+static int
+grey_compute(struct core_conn *c, struct msg *m, enum pol_stage stage,
+    const char **out)
+{
+	enum greylist_state least = GREY_ALLOWED;
+	size_t i;
+
+	if (stage == POL_STAGE_RCPT) {
+		if (grey_rcpt(c, m, &m->rcpts[m->cur_rcpt]) != 0)
+			return -1;
+		*out = grey_names[m->rcpts[m->cur_rcpt].grey];
+		return 0;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpts[i].action != POL_ACT_NONE)
+			continue;
+		if (grey_rcpt(c, m, &m->rcpts[i]) != 0)
+			return -1;
+		if (m->rcpts[i].grey < least)
+			least = m->rcpts[i].grey;
+	}
+	*out = grey_names[least];
+	return 0;
 }
 
 static bool
@@ -710,6 +948,35 @@ fact_get(void *ctx, enum pol_fact f, const char *hname, struct pol_value *out)
 		out->list = msg_uribl(c, m)->domains;
 		out->nlist = msg_uribl(c, m)->ndomains;
 		return 0;
+	case POL_FACT_ATTACHMENT_BLOCKED:
+	case POL_FACT_ATTACHMENT_NAME:
+	case POL_FACT_ATTACHMENT_NAMES:
+	case POL_FACT_ATTACHMENT_ENCRYPTED:
+	case POL_FACT_ATTACHMENT_LIMITS:
+		if (attach_compute(c, m) != 0)
+			return -1;
+		if (f == POL_FACT_ATTACHMENT_BLOCKED)
+			val_bool(out, m->att.nblocked > 0);
+		else if (f == POL_FACT_ATTACHMENT_NAME)
+			val_str(out, m->att_first);
+		else if (f == POL_FACT_ATTACHMENT_ENCRYPTED)
+			val_bool(out, m->att.encrypted);
+		else if (f == POL_FACT_ATTACHMENT_LIMITS)
+			val_bool(out, m->att.limits);
+		else {
+			out->type = POL_V_LIST;
+			out->list = (const char **)m->att.names;
+			out->nlist = m->att.nnames;
+		}
+		return 0;
+	case POL_FACT_GREYLIST: {
+		const char *st;
+
+		if (grey_compute(c, m, stage, &st) != 0)
+			return -1;
+		val_str(out, st);
+		return 0;
+	}
 	case POL_FACT_URL_DOMAINS:
 		uriscan_end(m->uri);
 		out->type = POL_V_LIST;
@@ -793,17 +1060,6 @@ conn_facts(struct core_conn *c)
 }
 
 /* Expands the raw rule text of a decision into out. */
-static int
-expand_text(struct core_conn *c, const char *raw, char *out, size_t len)
-{
-	struct pol_facts pf = conn_facts(c);
-
-	out[0] = '\0';
-	if (raw == NULL)
-		return 0;
-	return pol_expand(raw, &pf, out, len);
-}
-
 /*
  * Evaluates stage st with eval state e.  Returns 1 when decided (action,
  * rule and expanded text filled), 0 when undecided, -1 on failure.
@@ -826,7 +1082,11 @@ evaluate(struct core_conn *c, struct pol_eval *e, enum pol_stage st,
 		return 0;
 	*action = e->action;
 	snprintf(rule, POL_NAME_MAX + 1, "%s", e->rule ? e->rule : "?");
-	if (expand_text(c, e->text, text, POL_EXPAND_MAX + 1) != 0)
+	/* %{score} is the evaluation's sum (score rules and zone weights),
+	 * not the provider's part alone */
+	text[0] = '\0';
+	if (e->text != NULL && pol_expand_eval(e->text, &pf, e, text,
+	    POL_EXPAND_MAX + 1) != 0)
 		return -1;
 	return 1;
 }
@@ -884,7 +1144,7 @@ msg_log(struct core_conn *c, struct msg *m)
 		    pol_stage_name(m->eval.monitored[i].stage)) != 0)
 			break;
 	log_info("%s: client=%s mail_from=<%s> rcpts=%s nrcpt=%zu "
-	    "action=%s rule=%s stage=%s score=%g monitored=%s%s%s%s%s "
+	    "action=%s rule=%s stage=%s score=%g monitored=%s%s%s%s%s%s%s "
 	    "ms=%llu",
 	    c->qid[0] ? c->qid : "-", esc(ip, sizeof(ip), c->ip),
 	    esc(from, sizeof(from), m->mail_from),
@@ -898,6 +1158,8 @@ msg_log(struct core_conn *c, struct msg *m)
 	    dnsbl_summary(c->dnsbl),
 	    uribl_summary(m->uribl)[0] ? " uribl=" : "",
 	    uribl_summary(m->uribl),
+	    m->grey_least >= 0 ? " greylist=" : "",
+	    m->grey_least >= 0 ? grey_names[m->grey_least] : "",
 	    (unsigned long long)(clock_ms() - m->start_ms));
 	buf_free(&rl);
 	buf_free(&ml);
@@ -931,6 +1193,9 @@ msg_free(struct msg *m)
 	dkimv_free(m->dkim);
 	uriscan_free(m->uri);
 	uribl_free(m->uribl);
+	if (m->spool != NULL)
+		fclose(m->spool);
+	attach_result_free(&m->att);
 	for (i = 0; i < m->nprefetch; i++)
 		dns_query_free(m->prefetch[i]);
 	for (i = 0; i < m->nlink_keys; i++)
@@ -955,9 +1220,11 @@ msg_end(struct core_conn *c)
 
 	if (m == NULL)
 		return;
-	if (m->final_action == POL_ACT_NONE && m->nrcpt > 0 &&
-	    m->rejected_rcpts == m->nrcpt) {
-		m->final_action = POL_ACT_REJECT;
+	/* every recipient refused at RCPT: the message was refused, and
+	 * its log line says how (reject, or tempfail for greylisting) */
+	if (m->final_action == POL_ACT_NONE && m->nrcpt == 0 &&
+	    m->rejected_rcpts > 0) {
+		m->final_action = m->rcpt_refusal;
 		m->final_stage = POL_STAGE_RCPT;
 	}
 	if (m->final_action != POL_ACT_NONE || m->nrcpt > 0)
@@ -1129,8 +1396,12 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 		snapshot_release(s);
 	m = c->msg = xcalloc(1, sizeof(*m));
 	m->start_ms = clock_ms();
+	m->grey_least = -1;
 	/* DKIM hashes the body as it streams: it starts with the message */
 	m->dkim = dkimv_new(c->snap->dkim, c->qid);
+	if (policy_reads_attachments(c->snap->pol) &&
+	    (m->spool = spool_open()) == NULL)
+		m->spool_failed = true;	/* on_error when it is needed */
 	/* the links of the body are read only when the policy asks */
 	if (policy_reads_uribl(c->snap->pol) ||
 	    pol_references(c->snap->pol, POL_FACT_URL_DOMAINS)) {
@@ -1254,6 +1525,7 @@ core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 	if (r->action == POL_ACT_REJECT || r->action == POL_ACT_TEMPFAIL) {
 		/* a refused recipient is not part of the message */
 		m->rejected_rcpts++;
+		m->rcpt_refusal = r->action;
 		free(r->addr);
 		free(r->domain);
 		m->nrcpt--;
@@ -1277,6 +1549,7 @@ core_header(struct core_conn *c, const char *name, const char *value)
 	if (m->dkim != NULL)
 		dkimv_header(m->dkim, name, value);
 	uriscan_header(m->uri, name, value);
+	spool_header(m, name, value);
 	nlen = strlen(name);
 	vlen = strlen(value);
 	m->size += nlen + vlen + 4;	/* ": " and CRLF */
@@ -1334,6 +1607,7 @@ core_body(struct core_conn *c, const unsigned char *p, size_t n)
 	if (m->dkim != NULL)
 		dkimv_body(m->dkim, p, n);
 	uriscan_body(m->uri, p, n);
+	spool_write(m, p, n);
 }
 
 /* The recipients still open after RCPT, as fact lists. */
@@ -1369,6 +1643,7 @@ core_eoh(struct core_conn *c, struct verdict *v)
 	}
 	if (m->dkim != NULL)
 		dkimv_eoh(m->dkim);	/* DKIM keys are asked from here */
+	spool_write(m, "\r\n", 2);	/* the header ends */
 	if (m->early_action != POL_ACT_NONE)
 		return;
 	msg_open_rcpts(m);
@@ -1523,10 +1798,17 @@ core_eom(struct core_conn *c, struct verdict *v)
 		}
 		verdict_decide(v, a, POL_STAGE_EOM, rule, text);
 	}
+	if (a == POL_ACT_STRIP && strip_body(c, m, v) != 0) {
+		/* the blocked file must never be delivered, whatever
+		 * on_error says: the sender is asked to retry */
+		verdict_clear(v);
+		verdict_decide(v, POL_ACT_TEMPFAIL, POL_STAGE_EOM, "strip",
+		    "4.3.0 temporary failure in the mail filter, please try "
+		    "again later");
+		goto done;
+	}
 	if (a == POL_ACT_ACCEPT || a == POL_ACT_QUARANTINE ||
 	    a == POL_ACT_STRIP) {
-		/* strip has nothing to strip until attachment checks
-		 * exist: the message is accepted whole */
 		if (eom_edits(c, v) != 0)
 			verdict_on_error(c, v, POL_STAGE_EOM, "header edits");
 	}

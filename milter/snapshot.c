@@ -5,18 +5,112 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dkimv.h"
 #include "dns.h"
 #include "geoip.h"
+#include "greylist.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
 #include "zonehealth.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The greylist store is the process's, not a snapshot's: LMDB must not
+ * open one environment twice in a process, and a reload must not lose a
+ * Redis pool.  Snapshots with the same greylist_store share one handle.
+ */
+static pthread_mutex_t grey_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct grey_shared {
+	char *spec;
+	struct greylist *g;
+	unsigned refs;
+} grey_stores[4];
+
+static struct greylist *
+grey_acquire(const char *spec, char *err, size_t errlen)
+{
+	struct greylist *g = NULL;
+	size_t i, free_slot = sizeof(grey_stores) / sizeof(grey_stores[0]);
+
+	pthread_mutex_lock(&grey_lock);
+	for (i = 0; i < sizeof(grey_stores) / sizeof(grey_stores[0]); i++) {
+		if (grey_stores[i].spec != NULL &&
+		    strcmp(grey_stores[i].spec, spec) == 0) {
+			grey_stores[i].refs++;
+			g = grey_stores[i].g;
+			goto out;
+		}
+		if (grey_stores[i].spec == NULL && free_slot == sizeof(
+		    grey_stores) / sizeof(grey_stores[0]))
+			free_slot = i;
+	}
+	if (free_slot == sizeof(grey_stores) / sizeof(grey_stores[0])) {
+		snprintf(err, errlen, "too many greylist stores in use");
+		goto out;
+	}
+	if ((g = greylist_open(spec, err, errlen)) != NULL) {
+		grey_stores[free_slot].spec = xstrdup(spec);
+		grey_stores[free_slot].g = g;
+		grey_stores[free_slot].refs = 1;
+	}
+out:
+	pthread_mutex_unlock(&grey_lock);
+	return g;
+}
+
+static void
+grey_release(struct greylist *g)
+{
+	size_t i;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&grey_lock);
+	for (i = 0; i < sizeof(grey_stores) / sizeof(grey_stores[0]); i++)
+		if (grey_stores[i].g == g && --grey_stores[i].refs == 0) {
+			greylist_close(g);
+			free(grey_stores[i].spec);
+			memset(&grey_stores[i], 0, sizeof(grey_stores[i]));
+		}
+	pthread_mutex_unlock(&grey_lock);
+}
+
+void
+snapshot_private_greylist(struct snapshot *s)
+{
+	char tmpl[] = "/tmp/portcullis-greylist-XXXXXX";
+	char *spec;
+
+	if (s->grey_tmpdir != NULL || mkdtemp(tmpl) == NULL)
+		return;
+	s->grey_tmpdir = xstrdup(tmpl);
+	spec = xasprintf("lmdb:%s", tmpl);
+	free(s->cfg->greylist_store);
+	s->cfg->greylist_store = spec;
+}
+
+/* Removes a private store's files and directory. */
+static void
+grey_tmp_remove(const char *dir)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *p = xasprintf("%s/%s", dir, files[i]);
+
+		unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+}
 static struct snapshot *current;	/* owns one reference */
 static unsigned generation;
 
@@ -57,6 +151,12 @@ snapshot_fact_supported(enum pol_fact f)
 	case POL_FACT_URIBL_LISTED:
 	case POL_FACT_URIBL_DOMAINS:
 	case POL_FACT_URL_DOMAINS:
+	case POL_FACT_ATTACHMENT_BLOCKED:
+	case POL_FACT_ATTACHMENT_NAME:
+	case POL_FACT_ATTACHMENT_NAMES:
+	case POL_FACT_ATTACHMENT_ENCRYPTED:
+	case POL_FACT_ATTACHMENT_LIMITS:
+	case POL_FACT_GREYLIST:
 		return true;
 	default:
 		return false;
@@ -150,21 +250,6 @@ snapshot_load(const char *conf_path, struct diag *d)
 			    pol_fact_info((enum pol_fact)f)->name,
 			    PACKAGE_VERSION);
 	}
-	/* declarations of checks this build does not run yet are refused
-	 * too: a configured list that is silently never asked is worse than
-	 * an error */
-	{
-		unsigned line, col;
-
-		if (pol_statement_pos(pol, "attachments", &line, &col))
-			diag_add(d, true, "%s:%u:%u: attachments are not "
-			    "inspected by portcullis %s yet", cfg->policy,
-			    line, col, PACKAGE_VERSION);
-		if (pol_statement_pos(pol, "greylist", &line, &col))
-			diag_add(d, true, "%s:%u:%u: greylisting is not done "
-			    "by portcullis %s yet", cfg->policy, line, col,
-			    PACKAGE_VERSION);
-	}
 	geo = open_geoip(cfg, pol, d);
 	if (d->nerrors > 0) {
 		geoip_close(geo);
@@ -196,6 +281,17 @@ snapshot_start_with(struct snapshot *s, const struct dns_options *o,
 		return -1;
 	}
 	s->health = zone_health_new(s->pol, NULL);
+	if (pol_references(s->pol, POL_FACT_GREYLIST)) {
+		char why[512];
+
+		if ((s->grey = grey_acquire(s->cfg->greylist_store, why,
+		    sizeof(why))) == NULL) {
+			diag_add(d, true, "%s: greylist_store %s: %s",
+			    s->cfg->path != NULL ? s->cfg->path : "config",
+			    s->cfg->greylist_store, why);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -265,6 +361,10 @@ snapshot_release(struct snapshot *s)
 	/* the prober uses the resolver: it stops first */
 	zone_health_free(s->health);
 	geoip_close(s->geoip);
+	grey_release(s->grey);
+	if (s->grey_tmpdir != NULL)
+		grey_tmp_remove(s->grey_tmpdir);
+	free(s->grey_tmpdir);
 	dkimv_lib_free(s->dkim);
 	dns_free(s->dns);
 	pol_free(s->pol);

@@ -21,6 +21,7 @@ struct dns_options;
 struct dkimv_lib;
 struct zone_health;
 struct geoip;
+struct greylist;
 
 struct snapshot {
 	atomic_int refs;
@@ -30,6 +31,13 @@ struct snapshot {
 	struct dkimv_lib *dkim;	/* owns; made with dns */
 	struct zone_health *health;	/* owns; blocklist zone states */
 	struct geoip *geoip;	/* owns; NULL without geoip_db/_asn_db */
+	struct greylist *grey;	/* a reference to the process's store;
+				 * NULL when no rule reads greylist */
+	char *grey_tmpdir;	/* owns: a private store's directory
+				 * ("check", "test"), removed at free */
+	bool grey_forced;	/* "check --greylist", a case's "greylist"
+				 * line: every triplet has grey_state */
+	unsigned grey_state;	/* enum greylist_state */
 	unsigned generation;
 };
 
@@ -39,8 +47,12 @@ struct snapshot {
  * *d too.  No threads are started (safe before daemonising).
  */
 struct snapshot *snapshot_load(const char *conf_path, struct diag *d);
-/* Starts the snapshot's resolver.  0, or -1 with a message in *d. */
+/* Starts the snapshot's resolver and opens the greylist store (when a
+ * rule reads greylist).  0, or -1 with a message in *d. */
 int snapshot_start(struct snapshot *, struct diag *d);
+/* For "portcullis check" and "portcullis test": the greylist store is a
+ * private, empty one (every triplet is new), never the daemon's. */
+void snapshot_private_greylist(struct snapshot *);
 /* The same with explicit resolver options ("portcullis test": local data,
  * no network). */
 int snapshot_start_with(struct snapshot *, const struct dns_options *,

@@ -76,6 +76,7 @@ policy      = default.policy
 authserv_id = mx.corp.test
 resolver    = $DNS_RESOLVER
 dns_timeout = 2s
+greylist_store = lmdb:$TEST_TMP/greylist
 EOF
 # the shipped policy, only the placeholders made ours
 sed -e 's/^internal domains[[:space:]].*/internal domains  corp.test/' \
@@ -88,6 +89,13 @@ like "$(grep '^trusted networks' "$ETC/default.policy")" '127\.0\.0\.3/32$' "pol
 
 start_sink
 start_portcullis "$CONF"
+# The shipped policy greylists unknown senders; this test is about
+# authentication, so the test client's senders have passed greylisting
+# before: allowed with the administrator's tool, in the daemon's store.
+for id in 127.0.0.0/24 spf:ext.test spf:other.test; do
+	ok "greylist allow --network $id" \
+		"$PORTCULLIS" greylist -c "$CONF" allow --network "$id"
+done
 start_postfix "inet:$PORT_MILTER@127.0.0.1"
 start_sendmail "inet:$PORT_MILTER@127.0.0.1"
 

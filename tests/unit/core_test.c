@@ -311,14 +311,16 @@ test_unsupported_fact_refused(void **state)
 	char conf[300];
 
 	(void)state;
-	write_file("spf.rules", "attachments block exe\n"
-	    "rule s: when attachment.blocked then reject\n");
-	write_file("spf.conf", "policy = spf.rules\n");
-	snprintf(conf, sizeof(conf), "%s/spf.conf", dir);
+	/* every fact is computed now; a fact whose data source is not
+	 * configured is still refused rather than always empty */
+	write_file("geo.rules", "default accept\n"
+	    "rule g: when client.country is \"KP\" then reject\n");
+	write_file("geo.conf", "policy = geo.rules\n");
+	snprintf(conf, sizeof(conf), "%s/geo.conf", dir);
 	assert_null(snapshot_load(conf, &d));
 	assert_true(d.nerrors >= 1);
-	assert_non_null(strstr(d.msgs[0], "spf.rules:2:14: fact "
-	    "'attachment.blocked' is not computed"));
+	assert_non_null(strstr(d.msgs[0], "geo.rules:2:14: fact "
+	    "'client.country' needs a country database (geoip_db"));
 	diag_free(&d);
 }
 
