@@ -569,7 +569,7 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 	const char *p, *iclaim;
 	size_t nent = 0, clen;
 	int r, fmt;
-	bool raw;
+	bool raw, picked = false;
 
 	if ((a = archive_read_new()) == NULL) {
 		errno = ENOMEM;
@@ -593,6 +593,7 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 		r = archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF || r < ARCHIVE_WARN)
 			break;
+		picked = true;
 		(void)filter_count(a, src);
 		fmt = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
 		raw = fmt == ARCHIVE_FORMAT_RAW;
@@ -669,7 +670,10 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 			    claim : archive_format_name(a) != NULL ?
 			    archive_format_name(a) : "archive", sc->path);
 	}
-	if (archive_read_has_encrypted_entries(a) > 0)
+	/* Only once a format was chosen: libarchive 3.6 leaves its format
+	 * pointer past its table when none was, and this call then reads
+	 * outside the reader (found by fuzzing, under valgrind). */
+	if (picked && archive_read_has_encrypted_entries(a) > 0)
 		sc->res->encrypted = true;
 done:
 	sc->path[plen] = '\0';
