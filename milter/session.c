@@ -1876,6 +1876,21 @@ core_facts_json(struct core_conn *c)
 	if (asked[POL_FACT_URIBL_LISTED] || asked[POL_FACT_URIBL_DOMAINS])
 		asked[POL_FACT_URIBL_LISTED] = asked[POL_FACT_URIBL_DOMAINS] =
 		    true;
+	{
+		static const enum pol_fact att[] = {
+			POL_FACT_ATTACHMENT_BLOCKED, POL_FACT_ATTACHMENT_NAME,
+			POL_FACT_ATTACHMENT_NAMES,
+			POL_FACT_ATTACHMENT_ENCRYPTED,
+			POL_FACT_ATTACHMENT_LIMITS
+		};
+		bool any = false;
+		size_t k;
+
+		for (k = 0; k < sizeof(att) / sizeof(att[0]); k++)
+			any = any || asked[att[k]];
+		for (k = 0; any && k < sizeof(att) / sizeof(att[0]); k++)
+			asked[att[k]] = true;
+	}
 	/* the facts of one lookup are computed together: all are shown */
 	if (asked[POL_FACT_DNSBL_LISTED] || asked[POL_FACT_DNSBL_ZONE] ||
 	    asked[POL_FACT_DNSBL_ZONES] || asked[POL_FACT_DNSBL_REASON])
