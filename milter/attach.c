@@ -918,7 +918,7 @@ pre_head_end(struct prescan *ps, int64_t next)
 			last = g_mime_content_type_parse(NULL, ps->ct_last);
 			b = g_mime_content_type_get_parameter(last, "boundary");
 			if (b != NULL && *b != '\0' &&
-			    strlen(b) < ATTACH_LINE_MAX - 8) {
+			    strlen(b) <= ATTACH_BOUNDARY_MAX) {
 				ps->fr[ps->nfr].boundary = xasprintf("--%s",
 				    b);
 				ps->fr[ps->nfr].blen = strlen(b) + 2;

@@ -37,10 +37,14 @@
 						 * name component */
 #define ATTACH_PATH_MAX			4096	/* bytes of a full name
 						 * "a.zip/b.zip/c.exe" */
-#define ATTACH_FIELD_MAX		8192	/* unfolded Content-Type kept
+#define ATTACH_FIELD_MAX		8192	/* bytes of a line and of an
+						 * unfolded Content-Type kept
 						 * by the depth pre-scan */
-#define ATTACH_LINE_MAX			1024	/* line bytes the pre-scan
-						 * holds to find a boundary */
+#define ATTACH_BOUNDARY_MAX		(ATTACH_FIELD_MAX - 8)
+						/* longest boundary the
+						 * pre-scan follows (RFC 2046
+						 * says 70): any that fits a
+						 * kept Content-Type */
 #define ATTACH_SEEK_MAX			16	/* rewinds of a decoded part
 						 * for a seeking archive
 						 * reader (7z, iso, zip) */
