@@ -188,6 +188,16 @@ dns_new(const struct dns_options *o, const char **err)
 	/* callbacks run in our thread, not a forked helper process */
 	if (ub_ctx_async(d->ctx, 1) != 0)
 		*err = "ub_ctx_async failed";
+	/*
+	 * libunbound marks a server that timed out as down and, by default,
+	 * answers SERVFAIL without asking it again for up to 15 minutes
+	 * (infra-host-ttl): after a short outage of the resolver every
+	 * message would wait that long.  Keep probing it, one query at a
+	 * time, so the first query after it is back is answered.
+	 */
+	if (*err == NULL && ub_ctx_set_option(d->ctx, "infra-keep-probing:",
+	    "yes") != 0)
+		*err = "cannot set infra-keep-probing";
 	if (*err == NULL && o->forwarder != NULL) {
 		if (ub_ctx_set_option(d->ctx, "do-not-query-localhost:",
 		    "no") != 0)

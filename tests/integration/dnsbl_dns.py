@@ -9,6 +9,15 @@ ZONEFILE lines (re-read on SIGHUP; "reloaded N" is then logged):
                              after a change sees the change)
   silent SUFFIX              never answer names under SUFFIX (a timeout)
   servfail SUFFIX            answer SERVFAIL under SUFFIX
+  truncate SUFFIX            answer with the TC bit and no records under
+                             SUFFIX (there is no TCP service to retry on)
+  garbage SUFFIX             answer under SUFFIX with the query's id and a
+                             body that is not DNS (an answer count with
+                             truncated, nonsensical records after it)
+  late SUFFIX                hold every query under SUFFIX, unanswered,
+                             until SIGUSR1, then answer them all ("released
+                             N late" is logged): answers that arrive only
+                             after the client gave up
   barrier N SUFFIX           hold every query under SUFFIX until N of them
                              different names are held at once, then answer
                              them all (a resent query counts once): a
@@ -36,6 +45,7 @@ class Zone:
 
     def load(self):
         self.records, self.silent, self.servfail = {}, [], []
+        self.truncate, self.garbage, self.late = [], [], []
         self.barriers = []        # [n, suffix]
         with open(self.path) as f:
             for line in f:
@@ -44,8 +54,8 @@ class Zone:
                     continue
                 if w[0] == 'silent':
                     self.silent.append(w[1].lower().rstrip('.'))
-                elif w[0] == 'servfail':
-                    self.servfail.append(w[1].lower().rstrip('.'))
+                elif w[0] in ('servfail', 'truncate', 'garbage', 'late'):
+                    getattr(self, w[0]).append(w[1].lower().rstrip('.'))
                 elif w[0] == 'barrier':
                     n, suffix = w[1], w[2].strip()
                     self.barriers.append((int(n), suffix.lower().rstrip('.')))
@@ -103,12 +113,27 @@ def reply(zone, q, rcode=None):
     return out
 
 
+def truncated(q):
+    qid, flags, _, _, question = q
+    return struct.pack('!HHHHHH', qid, 0x8600 | (flags & 0x0100), 1, 0, 0,
+                       0) + question
+
+
+def garbage(q):
+    # the right id and question, then three answers that are not there:
+    # a compression pointer past the end and bytes that are no record
+    qid, flags, _, _, question = q
+    return struct.pack('!HHHHHH', qid, 0x8400 | (flags & 0x0100), 1, 3, 0,
+                       0) + question + b'\xc0\xff\x00\x10\xde\xad\xbe'
+
+
 def main():
     port, zpath, lpath = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     zone = Zone(zpath)
     log = open(lpath, 'a', buffering=1)
-    reload_wanted = []
+    reload_wanted, release_wanted, late = [], [], []
     signal.signal(signal.SIGHUP, lambda *a: reload_wanted.append(1))
+    signal.signal(signal.SIGUSR1, lambda *a: release_wanted.append(1))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(('127.0.0.1', port))
     held = {}                 # barrier index -> [(query, addr)]
@@ -120,6 +145,12 @@ def main():
             zone.load()
             nreload += 1
             log.write('reloaded %d\n' % nreload)
+        if release_wanted:
+            release_wanted.clear()
+            for hq, ha in late:
+                sock.sendto(reply(zone, hq), ha)
+            log.write('released %d late\n' % len(late))
+            late.clear()
         try:
             r, _, _ = select.select([sock], [], [], 0.5)
         except InterruptedError:
@@ -136,6 +167,15 @@ def main():
             continue
         if any(under(name, s) for s in zone.servfail):
             sock.sendto(reply(zone, q, rcode=2), addr)
+            continue
+        if any(under(name, s) for s in zone.truncate):
+            sock.sendto(truncated(q), addr)
+            continue
+        if any(under(name, s) for s in zone.garbage):
+            sock.sendto(garbage(q), addr)
+            continue
+        if any(under(name, s) for s in zone.late):
+            late.append((q, addr))
             continue
         for bi, (n, suffix) in enumerate(zone.barriers):
             if under(name, suffix):
