@@ -189,11 +189,12 @@ dns_new(const struct dns_options *o, const char **err)
 	if (ub_ctx_async(d->ctx, 1) != 0)
 		*err = "ub_ctx_async failed";
 	/*
-	 * libunbound marks a server that timed out as down and, by default,
-	 * answers SERVFAIL without asking it again for up to 15 minutes
-	 * (infra-host-ttl): after a short outage of the resolver every
-	 * message would wait that long.  Keep probing it, one query at a
-	 * time, so the first query after it is back is answered.
+	 * unbound.conf(5), infra-keep-probing: hosts that did not answer
+	 * during the one-probe-at-a-time period are marked down "and it may
+	 * take infra-host-ttl time (15 minutes) to get probed again".  With
+	 * one forwarder that would hold every message for that long after a
+	 * resolver outage: keep probing it instead.  (A name whose lookup
+	 * failed is still answered SERVFAIL from the cache for 5 seconds.)
 	 */
 	if (*err == NULL && ub_ctx_set_option(d->ctx, "infra-keep-probing:",
 	    "yes") != 0)
