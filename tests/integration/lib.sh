@@ -145,6 +145,7 @@ unlike() {
 # failures are the "not ok" lines, each counted once by the TAP driver (a
 # non-zero exit would add an ERROR).  Status 1 only for a plan not kept.
 done_testing() {
+	_sanitizer_check
 	[ -z "$_tap_planned" ] && echo "1..$_tap_n"
 	[ "$_tap_failed" -gt 0 ] && diag "$_tap_failed of $_tap_n assertions failed"
 	if [ -n "$_tap_planned" ] && [ "$_tap_planned" -ne "$_tap_n" ]; then
@@ -152,6 +153,26 @@ done_testing() {
 		exit 1
 	fi
 	exit 0
+}
+
+# _sanitizer_check: with a daemon built with AddressSanitizer and UBSan
+# (configure --enable-sanitizers), one more assertion: the daemon is
+# stopped (LeakSanitizer reports at exit) and its log holds no report of
+# a memory error, a leak or undefined behaviour, in any run of the test.
+_sanitizer_check() {
+	[ -n "${PORTCULLIS_LOG:-}" ] && [ -r "$PORTCULLIS_LOG" ] || return 0
+	ldd "$PORTCULLIS" 2>/dev/null | grep -q 'libasan' || return 0
+	if [ -n "${PORTCULLIS_PID:-}" ] && pid_alive "$PORTCULLIS_PID"; then
+		stop_portcullis
+	fi
+	if grep -qE '==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$PORTCULLIS_LOG"; then
+		fail "no sanitizer report in the daemon's log"
+		grep -E -A25 '==[0-9]+==ERROR: |runtime error:' "$PORTCULLIS_LOG" |
+			head -n 60 | sed 's/^/#   /'
+	else
+		pass "no sanitizer report in the daemon's log"
+	fi
 }
 
 # ---------------------------------------------------------------- polling
