@@ -68,7 +68,8 @@ at_cleanup _deb_cleanup
 
 # ------------------------------------------------------------ (1) build
 OUT=$TEST_TMP/deb
-if ! "$abs_top_srcdir/contrib/build-deb.sh" "$OUT" >"$TEST_TMP/build.log" 2>&1; then
+# its scratch tree under ours: removed (or kept, KEEP_TMP) with it
+if ! TMPDIR=$TEST_TMP "$abs_top_srcdir/contrib/build-deb.sh" "$OUT" >"$TEST_TMP/build.log" 2>&1; then
 	diag_file "$TEST_TMP/build.log" 60
 	bail_out "contrib/build-deb.sh failed"
 fi
