@@ -479,6 +479,15 @@ config_load(const char *path, struct diag *d)
 	c = config_defaults(dir);
 	free(dir);
 	c->path = xstrdup(path);
+	/* the status of the file read, not of whatever the name points to
+	 * a moment later */
+	if (fstat(fileno(fp), &c->file_st) != 0) {
+		diag_add(d, true, "%s: cannot stat: %s", path,
+		    strerror(errno));
+		fclose(fp);
+		config_free(c);
+		return NULL;
+	}
 	pos.file = path;
 	pos.line = 0;
 	pos.d = d;

@@ -8,6 +8,8 @@
 #ifndef PORTCULLIS_CONFIG_H
 #define PORTCULLIS_CONFIG_H
 
+#include <sys/stat.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +28,9 @@ enum on_error { ON_ERROR_TEMPFAIL = 0, ON_ERROR_ACCEPT };
 
 struct config {
 	char *path;		/* owns; the file read, or NULL (defaults) */
+	struct stat file_st;	/* of that file as it was read (its owner
+				 * and mode are checked by the daemon:
+				 * snapshot_load_daemon()) */
 	char *dir;		/* owns; directory relative paths start at */
 	char *socket;		/* owns; libmilter connection spec */
 	char *policy;		/* owns; absolute path of the policy */

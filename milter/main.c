@@ -96,7 +96,7 @@ apply_overrides(struct config *c)
 static struct snapshot *
 load(struct diag *d)
 {
-	struct snapshot *s = snapshot_load(opt.conf, d);
+	struct snapshot *s = snapshot_load_daemon(opt.conf, opt.user, d);
 
 	if (s != NULL)
 		apply_overrides(s->cfg);

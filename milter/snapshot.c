@@ -4,7 +4,9 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,9 +218,42 @@ open_geoip(const struct config *cfg, const struct policy *pol,
 	return g;
 }
 
-struct snapshot *
-snapshot_load(const char *conf_path, struct diag *d)
+/*
+ * The uid the daemon will run as: that of user (getpwnam_r: a reload runs
+ * beside the milter threads), or the caller's without one.  0, or -1 with
+ * a message in *d.
+ */
+static int
+daemon_uid(const char *user, const char *where, uid_t *uid, struct diag *d)
 {
+	struct passwd pw, *res = NULL;
+	long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t len = max > 0 ? (size_t)max : 16384;
+	char *buf;
+	int rc;
+
+	if (user == NULL) {
+		*uid = geteuid();
+		return 0;
+	}
+	buf = xmalloc(len);
+	rc = getpwnam_r(user, &pw, buf, len, &res);
+	if (res != NULL)
+		*uid = pw.pw_uid;
+	else if (rc == 0)
+		diag_add(d, true, "%s: unknown user '%s'", where, user);
+	else
+		diag_add(d, true, "%s: cannot look up user '%s': %s", where,
+		    user, strerror(rc));
+	free(buf);
+	return res != NULL ? 0 : -1;
+}
+
+static struct snapshot *
+load_as(const char *conf_path, bool daemon, const char *user,
+    struct diag *d)
+{
+	struct pol_file_owner strict, *owner = NULL;
 	struct pol_diag pd = { 0 };
 	struct snapshot *s;
 	struct config *cfg;
@@ -230,7 +265,38 @@ snapshot_load(const char *conf_path, struct diag *d)
 
 	if ((cfg = config_load(conf_path, d)) == NULL)
 		return NULL;
-	pol = pol_load(cfg->policy, &pd);
+	if (daemon) {
+		const char *who = cfg->user, *where = cfg->path;
+
+		/*
+		 * The config file says what the starting user (root) does
+		 * before dropping privileges: which socket it chmods and
+		 * chowns, which pidfile it truncates.  So only root (or the
+		 * user starting portcullis, when that is not root) may own
+		 * it, not the user the daemon becomes.  Its content is not
+		 * looked at before this check passed.
+		 */
+		strict.strict = true;
+		strict.uid = geteuid();
+		if (cfg->path != NULL && pol_file_untrusted(&cfg->file_st,
+		    &strict, buf, sizeof(buf))) {
+			diag_add(d, true, "%s: refused: %s", cfg->path, buf);
+			config_free(cfg);
+			return NULL;
+		}
+		/* the policy and lists decide only what the daemon decides
+		 * anyway: root's or the user's it runs as */
+		if (user != NULL) {
+			who = user;
+			where = "-u";
+		}
+		if (daemon_uid(who, where, &strict.uid, d) != 0) {
+			config_free(cfg);
+			return NULL;
+		}
+		owner = &strict;
+	}
+	pol = pol_load_owned(cfg->policy, owner, &pd);
 	for (i = 0; i < pd.n; i++) {
 		pol_diag_format(&pd.items[i], buf, sizeof(buf));
 		diag_add(d, pd.items[i].is_error, "%s", buf);
@@ -263,6 +329,19 @@ snapshot_load(const char *conf_path, struct diag *d)
 	s->cfg = cfg;
 	s->pol = pol;
 	return s;
+}
+
+struct snapshot *
+snapshot_load(const char *conf_path, struct diag *d)
+{
+	return load_as(conf_path, false, NULL, d);
+}
+
+struct snapshot *
+snapshot_load_daemon(const char *conf_path, const char *user,
+    struct diag *d)
+{
+	return load_as(conf_path, true, user, d);
 }
 
 int

@@ -47,6 +47,17 @@ struct snapshot {
  * *d too.  No threads are started (safe before daemonising).
  */
 struct snapshot *snapshot_load(const char *conf_path, struct diag *d);
+/*
+ * The daemon's load (start, reload, "portcullis -n"): as snapshot_load(),
+ * and the config file, the policy and its list files must be owned by
+ * root or by the user the daemon runs as (user, e.g. from -u; else the
+ * config's "user"; else the caller) and writable by neither their group
+ * nor other users; an unknown user is an error too.  Each refusal is
+ * "FILE: refused: REASON" (the policy: "FILE:1:1: cannot load the
+ * policy: REASON"; a list: at the policy line naming it).
+ */
+struct snapshot *snapshot_load_daemon(const char *conf_path,
+    const char *user, struct diag *d);
 /* Starts the snapshot's resolver and opens the greylist store (when a
  * rule reads greylist).  0, or -1 with a message in *d. */
 int snapshot_start(struct snapshot *, struct diag *d);

@@ -663,7 +663,8 @@ list_line(struct pol_list *l, struct pol_ctx *ctx, const char *path,
 
 int
 pol_list_load_file(struct pol_list *l, struct pol_ctx *ctx,
-    const char *path)
+    const char *path, const struct pol_file_owner *owner, char *why,
+    size_t whylen)
 {
 	char *chunk, *line;
 	size_t llen = 0, i, start;
@@ -691,7 +692,7 @@ pol_list_load_file(struct pol_list *l, struct pol_ctx *ctx,
 		errno = EFBIG;
 		return -3;
 	}
-	if (st.st_mode & S_IWOTH) {
+	if (pol_file_untrusted(&st, owner, why, whylen)) {
 		close(fd);
 		errno = EPERM;
 		return -4;

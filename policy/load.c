@@ -4,6 +4,9 @@
  * a loaded policy used by the pipeline.
  * Owns: the struct policy it returns, with everything in it.
  * Limits: POL_FILE_MAX bytes of policy; list limits in lists.c.
+ * Files: the policy and its list files are refused when other users can
+ * write them (pol_file_untrusted(): every user; in the daemon's strict
+ * mode also the group, and owners other than root and the daemon's user).
  * Errors: pol_load() returns NULL with at least one error in the
  * caller's struct pol_diag; accessors return NULL/0/false.
  * Thread safety: loading is reentrant; a loaded policy is immutable and
@@ -98,11 +101,37 @@ pol_free(struct policy *pol)
 	free(pol);
 }
 
+bool
+pol_file_untrusted(const struct stat *st, const struct pol_file_owner *owner,
+    char *why, size_t whylen)
+{
+	mode_t w = owner != NULL && owner->strict ? S_IWGRP | S_IWOTH :
+	    S_IWOTH;
+
+	if (st->st_mode & w) {
+		snprintf(why, whylen, "writable by other users (mode %04o)",
+		    (unsigned)(st->st_mode & 07777));
+		return true;
+	}
+	if (owner == NULL || !owner->strict || st->st_uid == 0 ||
+	    st->st_uid == owner->uid)
+		return false;
+	if (owner->uid == 0)
+		snprintf(why, whylen, "owned by uid %lu, not by root",
+		    (unsigned long)st->st_uid);
+	else
+		snprintf(why, whylen, "owned by uid %lu, not by root or uid "
+		    "%lu (the user portcullis runs as)",
+		    (unsigned long)st->st_uid, (unsigned long)owner->uid);
+	return true;
+}
+
 static void
-load_lists(struct policy *pol, struct pol_ctx *ctx)
+load_lists(struct policy *pol, struct pol_ctx *ctx,
+    const struct pol_file_owner *owner)
 {
 	struct pol_list *l;
-	char *path;
+	char *path, why[160];
 	size_t i, n;
 	int r;
 
@@ -120,7 +149,8 @@ load_lists(struct policy *pol, struct pol_ctx *ctx)
 		ctx->sub = true;
 		ctx->subpos = l->path_pos;
 		ctx->subcount = 0;
-		r = pol_list_load_file(l, ctx, path);
+		r = pol_list_load_file(l, ctx, path, owner, why,
+		    sizeof(why));
 		ctx->sub = false;
 		if (r == -2)
 			pol_report(ctx, true, pol->file, l->path_pos.line,
@@ -132,8 +162,8 @@ load_lists(struct policy *pol, struct pol_ctx *ctx)
 			    "%u bytes", path, POL_LIST_FILE_MAX);
 		else if (r == -4)
 			pol_report(ctx, true, pol->file, l->path_pos.line,
-			    l->path_pos.col, "list file '%s' is writable by "
-			    "other users", path);
+			    l->path_pos.col, "list file '%s' refused: %s",
+			    path, why);
 		else if (r != 0)
 			pol_report(ctx, true, pol->file, l->path_pos.line,
 			    l->path_pos.col, "cannot read list file '%s': %s",
@@ -144,7 +174,7 @@ load_lists(struct policy *pol, struct pol_ctx *ctx)
 
 static struct policy *
 load_text(const char *name, const char *text, size_t len,
-    struct pol_diag *diag)
+    const struct pol_file_owner *owner, struct pol_diag *diag)
 {
 	struct pol_ctx ctx;
 	struct policy *pol;
@@ -156,7 +186,7 @@ load_text(const char *name, const char *text, size_t len,
 		    "bytes", POL_FILE_MAX);
 	else {
 		pol_parse(pol, &ctx, name, text, len);
-		load_lists(pol, &ctx);
+		load_lists(pol, &ctx, owner);
 		pol_check(pol, &ctx);
 	}
 	pol_ctx_finish(&ctx);
@@ -173,17 +203,24 @@ pol_load_buffer(const char *name, const char *text, size_t len,
 {
 	if (name == NULL || diag == NULL || (text == NULL && len > 0))
 		return NULL;
-	return load_text(name, text != NULL ? text : "", len, diag);
+	return load_text(name, text != NULL ? text : "", len, NULL, diag);
 }
 
 struct policy *
 pol_load(const char *path, struct pol_diag *diag)
 {
+	return pol_load_owned(path, NULL, diag);
+}
+
+struct policy *
+pol_load_owned(const char *path, const struct pol_file_owner *owner,
+    struct pol_diag *diag)
+{
 	struct pol_ctx ctx;
 	struct policy *pol;
 	struct stat st;
 	const char *why = NULL;
-	char *buf = NULL;
+	char *buf = NULL, untrusted[160];
 	size_t len = 0;
 	ssize_t n;
 	int fd;
@@ -197,8 +234,9 @@ pol_load(const char *path, struct pol_diag *diag)
 		why = "not a regular file";
 	else if ((uint64_t)st.st_size > POL_FILE_MAX)
 		why = "file too large";
-	else if (st.st_mode & S_IWOTH)
-		why = "writable by other users";
+	else if (pol_file_untrusted(&st, owner, untrusted,
+	    sizeof(untrusted)))
+		why = untrusted;
 	else {
 		buf = pol_xmalloc((size_t)st.st_size + 1);
 		while (len <= (size_t)st.st_size) {
@@ -226,7 +264,7 @@ pol_load(const char *path, struct pol_diag *diag)
 		free(buf);
 		return NULL;
 	}
-	pol = load_text(path, buf, len, diag);
+	pol = load_text(path, buf, len, owner, diag);
 	free(buf);
 	return pol;
 }

@@ -176,9 +176,14 @@ void	 pol_list_free(struct pol_list *);
  */
 int	 pol_list_add(struct pol_list *, const char *s, size_t len,
 	    unsigned mask, bool quoted, char *err, size_t errlen);
-/* Reads a list file, one entry a line; errors go to ctx under path. */
+/*
+ * Reads a list file, one entry a line; errors in its lines go to ctx
+ * under path.  0; -1 (errno); -2 not a regular file; -3 too large; -4
+ * refused under owner (pol_file_untrusted()), the reason in why.
+ */
 int	 pol_list_load_file(struct pol_list *, struct pol_ctx *,
-	    const char *path);
+	    const char *path, const struct pol_file_owner *owner,
+	    char *why, size_t whylen);
 
 /* How "in" compares a value with a list. */
 enum pol_match {

@@ -10,6 +10,8 @@
 #ifndef PORTCULLIS_POLICY_H
 #define PORTCULLIS_POLICY_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,6 +187,30 @@ int pol_diag_format(const struct pol_diag_item *, char *buf, size_t len);
  * either way.  Thread safety: reentrant.
  */
 struct policy *pol_load(const char *path, struct pol_diag *diag);
+
+/*
+ * Who may own and write the files a load reads (STYLE.md section 6:
+ * refuse policy files that other users can write).  pol_load() and a NULL
+ * owner refuse only files every user can write; the daemon loads with
+ * strict set and also refuses a file its group can write and a file
+ * owned by anyone but root and uid (the user the daemon runs as): such a
+ * user could rewrite what mail is let through.
+ */
+struct pol_file_owner {
+	bool strict;
+	uid_t uid;	/* may own the files besides root (when strict) */
+};
+/* pol_load() checking the policy and each list file against *owner. */
+struct policy *pol_load_owned(const char *path,
+    const struct pol_file_owner *owner, struct pol_diag *diag);
+/*
+ * Whether a file with status st must be refused under owner (NULL: the
+ * lenient rule); when it must, returns true with the reason in why
+ * (e.g. "writable by other users (mode 0664)").  For the config file too.
+ */
+struct stat;
+bool pol_file_untrusted(const struct stat *st,
+    const struct pol_file_owner *owner, char *why, size_t whylen);
 /* The same from a buffer; name is used in diagnostics and as base dir. */
 struct policy *pol_load_buffer(const char *name, const char *text, size_t len,
     struct pol_diag *diag);

@@ -1809,7 +1809,7 @@ test_load_errors(void **state)
 	assert_null(pol_load(path, &d));
 	diag_join(&d, diags, sizeof(diags));
 	snprintf(want, sizeof(want), "%s:1:1: cannot load the policy: "
-	    "writable by other users", path);
+	    "writable by other users (mode 0666)", path);
 	assert_string_equal(diags, want);
 	pol_diag_free(&d);
 	assert_int_equal(chmod(path, 0644), 0);
@@ -1820,6 +1820,118 @@ test_load_errors(void **state)
 		assert_int_equal(d.n, 0);
 		pol_free(p);
 	}
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * Who may own and write the policy and its list files: the lenient rule
+ * (pol_load, "check", "test") refuses only world-writable files; the
+ * daemon's strict rule also group-writable ones and foreign owners.
+ */
+static void
+test_file_untrusted(void **state)
+{
+	static const struct {
+		unsigned mode;
+		unsigned uid;		/* the file's owner */
+		int strict;		/* -1: no owner rule (NULL) */
+		unsigned daemon;	/* the daemon's uid */
+		const char *why;	/* NULL: accepted */
+	} rows[] = {
+		{ 0644, 1000, -1, 0, NULL },
+		{ 0664, 1000, -1, 0, NULL },
+		{ 0666, 1000, -1, 0, "writable by other users (mode 0666)" },
+		{ 0646, 0, 0, 0, "writable by other users (mode 0646)" },
+		{ 0664, 1000, 0, 0, NULL },
+		{ 0644, 0, 1, 104, NULL },
+		{ 0600, 104, 1, 104, NULL },
+		{ 0640, 0, 1, 0, NULL },
+		{ 0664, 0, 1, 104, "writable by other users (mode 0664)" },
+		{ 0620, 104, 1, 104, "writable by other users (mode 0620)" },
+		{ 0602, 0, 1, 104, "writable by other users (mode 0602)" },
+		{ 02664, 0, 1, 0, "writable by other users (mode 2664)" },
+		{ 0644, 1000, 1, 104, "owned by uid 1000, not by root or uid "
+		    "104 (the user portcullis runs as)" },
+		{ 0444, 104, 1, 0, "owned by uid 104, not by root" },
+	};
+	struct pol_file_owner o;
+	struct stat st;
+	char why[160];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		bool refused;
+
+		memset(&st, 0, sizeof(st));
+		st.st_mode = S_IFREG | rows[i].mode;
+		st.st_uid = rows[i].uid;
+		o.strict = rows[i].strict == 1;
+		o.uid = rows[i].daemon;
+		why[0] = '\0';
+		refused = pol_file_untrusted(&st, rows[i].strict < 0 ? NULL :
+		    &o, why, sizeof(why));
+		if (rows[i].why == NULL) {
+			if (refused)
+				fail_msg("row %zu refused: %s", i, why);
+		} else {
+			if (!refused)
+				fail_msg("row %zu accepted", i);
+			assert_string_equal(why, rows[i].why);
+		}
+	}
+}
+
+/* The strict rule reaches list files: a group-writable list refuses the
+ * policy that names it, at the line naming it; the lenient one does not. */
+static void
+test_load_owned(void **state)
+{
+	char dir[] = "/tmp/policy_test.XXXXXX", path[256], list[256],
+	    diags[1024], want[768];
+	struct pol_file_owner strict = { true, 0 };
+	struct pol_diag d;
+	struct policy *p;
+	FILE *f;
+
+	(void)state;
+	strict.uid = geteuid();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/p.rules", dir);
+	snprintf(list, sizeof(list), "%s/l.txt", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("list bad file \"l.txt\"\n"
+	    "rule r: when mail_from in bad then reject\n"
+	    "default accept\n", f);
+	fclose(f);
+	assert_non_null(f = fopen(list, "w"));
+	fputs("bad.test\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(chmod(list, 0664), 0);
+	memset(&d, 0, sizeof(d));
+	assert_null(pol_load_owned(path, &strict, &d));
+	diag_join(&d, diags, sizeof(diags));
+	snprintf(want, sizeof(want), "%s:1:15: list file '%s' refused: "
+	    "writable by other users (mode 0664)", path, list);
+	assert_string_equal(diags, want);
+	pol_diag_free(&d);
+	assert_non_null(p = pol_load(path, &d));
+	assert_int_equal(d.n, 0);
+	pol_free(p);
+	assert_int_equal(chmod(list, 0644), 0);
+	assert_non_null(p = pol_load_owned(path, &strict, &d));
+	assert_int_equal(d.n, 0);
+	pol_free(p);
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_null(pol_load_owned(path, &strict, &d));
+	diag_join(&d, diags, sizeof(diags));
+	snprintf(want, sizeof(want), "%s:1:1: cannot load the policy: "
+	    "writable by other users (mode 0664)", path);
+	assert_string_equal(diags, want);
+	pol_diag_free(&d);
+	unlink(list);
 	unlink(path);
 	rmdir(dir);
 }
@@ -1845,6 +1957,8 @@ main(void)
 		cmocka_unit_test(test_tag),
 		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_file_untrusted),
+		cmocka_unit_test(test_load_owned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
