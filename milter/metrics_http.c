@@ -10,6 +10,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,10 +24,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "util.h"
 
 struct metrics_http {
-	struct MHD_Daemon *d;	/* owns; closes the socket at stop */
-	int fd;			/* owns (through d once started) */
+	struct MHD_Daemon *d;	/* owns; closes fd at stop */
+	int fd;			/* the listening socket d serves */
 };
 
 #pragma GCC diagnostic push
@@ -147,23 +149,30 @@ metrics_http_start(int fd, char *err, size_t errlen)
 		snprintf(err, errlen, "no listening socket");
 		return NULL;
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	h = xcalloc(1, sizeof(*h));
+	/*
+	 * libmicrohttpd gets a duplicate: it closes the socket it serves
+	 * at stop, but whether it does when it fails to start is not
+	 * documented, and closing a number twice could close another
+	 * thread's file.  Ours is closed either way.
+	 */
+	if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		snprintf(err, errlen, "dup: %s", strerror(errno));
 		close(fd);
+		free(h);
 		return NULL;
 	}
-	h->fd = fd;
 	h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_CONN_MAX,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_HTTP_MEMORY,
 	    MHD_OPTION_END);
+	close(fd);
 	if (h->d == NULL) {
 		snprintf(err, errlen, "cannot start the HTTP server");
-		close(fd);
 		free(h);
 		return NULL;
 	}
