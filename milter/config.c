@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "suggest.h"
 #include "util.h"
 
@@ -75,6 +76,7 @@ config_free(struct config *c)
 	free(c->greylist_store);
 	free(c->geoip_db);
 	free(c->geoip_asn_db);
+	free(c->metrics);
 	free(c->user);
 	free(c->pidfile);
 	free(c);
@@ -219,7 +221,8 @@ static const char *const config_keys[] = {
 	"socket", "policy", "authserv_id", "resolver", "dns_timeout",
 	"greylist_store", "geoip_db", "geoip_asn_db", "user", "on_error",
 	"pidfile", "dnsbl_probe_interval", "uribl_max_lookups",
-	"dkim_max_signatures", "greylist_on_error", NULL
+	"dkim_max_signatures", "greylist_on_error", "metrics",
+	"metrics_allow_remote", NULL
 };
 
 static void
@@ -331,6 +334,30 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 		else
 			BAD("invalid greylist_on_error '%s' (expected pass or "
 			    "tempfail)", pos->file, pos->line, vcol, v);
+	} else if (strcmp(key, "metrics") == 0) {
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		bool loopback;
+		char norm[INET6_ADDRSTRLEN + 16];
+
+		if (metrics_parse_addr(v, &ss, &sslen, &loopback, norm,
+		    sizeof(norm)) != 0)
+			BAD("invalid metrics address '%s' (expected IP:PORT or "
+			    "[IPv6]:PORT, e.g. 127.0.0.1:9790)", pos->file,
+			    pos->line, vcol, v);
+		else {
+			set_str(&c->metrics, norm);
+			c->metrics_line = pos->line;
+			c->metrics_col = vcol;
+		}
+	} else if (strcmp(key, "metrics_allow_remote") == 0) {
+		if (strcmp(v, "yes") == 0)
+			c->metrics_allow_remote = true;
+		else if (strcmp(v, "no") == 0)
+			c->metrics_allow_remote = false;
+		else
+			BAD("invalid metrics_allow_remote '%s' (expected yes "
+			    "or no)", pos->file, pos->line, vcol, v);
 	} else if (strcmp(key, "user") == 0) {
 		set_str(&c->user, v);
 	} else if (strcmp(key, "pidfile") == 0) {
@@ -355,6 +382,29 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 			    key);
 	}
 #undef BAD
+}
+
+/*
+ * The metrics page has no authentication and tells who mails whom how
+ * much: off loopback only when the administrator says so (after the whole
+ * file, so the two keys may come in any order).
+ */
+static void
+config_check_metrics(const struct config *c, const char *path,
+    struct diag *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	bool loopback;
+
+	if (c->metrics == NULL || c->metrics_allow_remote ||
+	    metrics_parse_addr(c->metrics, &ss, &sslen, &loopback, NULL,
+	    0) != 0 || loopback)
+		return;
+	diag_add(d, true, "%s:%u:%u: metrics address '%s' is not a loopback "
+	    "address (the page has no authentication; set "
+	    "metrics_allow_remote = yes to serve it there)", path,
+	    c->metrics_line, c->metrics_col, c->metrics);
 }
 
 static struct config *
@@ -524,6 +574,7 @@ config_load(const char *path, struct diag *d)
 	if (ferror(fp))
 		diag_add(d, true, "%s: read error: %s", path, strerror(errno));
 	fclose(fp);
+	config_check_metrics(c, path, d);
 	if (d->nerrors > errors_before) {
 		config_free(c);
 		return NULL;

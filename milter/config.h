@@ -46,6 +46,11 @@ struct config {
 	unsigned uribl_max_lookups;	/* link domains looked up a message */
 	unsigned dkim_max_signatures;	/* signatures verified a message */
 	bool greylist_tempfail;	/* greylist_on_error = tempfail */
+	char *metrics;		/* owns; metrics listen address in
+				 * canonical form ("127.0.0.1:9790",
+				 * "[::1]:9790"), NULL: no listener */
+	bool metrics_allow_remote;	/* an address off loopback is allowed */
+	unsigned metrics_line, metrics_col;	/* where set, for errors */
 	char *user;		/* owns, may be NULL */
 	char *pidfile;		/* owns, may be NULL */
 	enum on_error on_error;

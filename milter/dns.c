@@ -19,6 +19,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct dns {
@@ -67,6 +68,7 @@ query_finish(struct dns_query *q, enum dns_status st, struct ub_result *r)
 {
 	pthread_mutex_lock(&q->lock);
 	if (!q->done) {
+		metrics_dns_result(st);
 		q->status = st;
 		if (r != NULL && st == DNS_OK) {
 			size_t i;
@@ -282,6 +284,7 @@ dns_query_start(struct dns *d, const char *name, enum dns_type type)
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	int rc;
 
+	metrics_dns_query();
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->done_cv, NULL);
 	q->refs = 2;
@@ -320,6 +323,7 @@ dns_query_wait(struct dns_query *q, uint64_t deadline_ms)
 
 		if (now >= deadline_ms) {
 			/* late answers are ignored from here on */
+			metrics_dns_result(DNS_TIMEOUT);
 			q->status = DNS_TIMEOUT;
 			q->done = true;
 			break;

@@ -13,6 +13,7 @@
 #include "dnsbl.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define DNSBL_REASON_MAX	512	/* bytes of TXT reason kept */
@@ -234,6 +235,8 @@ dnsbl_result(struct dnsbl_conn *c, uint64_t deadline)
 		struct dnsbl_zone_q *z = &c->zq[i];
 
 		if (z->a == NULL) {
+			metrics_zone_lookup(ZONE_IP, z->zone->zone,
+			    METRICS_ZONE_UNUSED);
 			c->res.skipped++;
 			buf_appendf(&sum, "%s%s=unused", sum.len ? "," : "",
 			    z->zone->zone);
@@ -241,6 +244,7 @@ dnsbl_result(struct dnsbl_conn *c, uint64_t deadline)
 		}
 		z->answer = dnsbl_classify(z->zone, z->a, deadline, z->code,
 		    sizeof(z->code));
+		metrics_zone_lookup(ZONE_IP, z->zone->zone, (int)z->answer);
 		switch (z->answer) {
 		case DNSBL_LISTED:
 			if (!c->res.listed)

@@ -19,6 +19,7 @@
 
 #include "greylist.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -397,7 +398,7 @@ greylist_check(struct greylist *g, const struct greylist_params *p,
     enum greylist_state *out)
 {
 	char identity[300], tkey[GREY_KEY_MAX + 1], ikey[GREY_KEY_MAX + 1];
-	int tlen, ilen;
+	int tlen, ilen, rc;
 
 	if (greylist_identity(p, client_ip, spf_pass_domain, identity,
 	    sizeof(identity)) != 0) {
@@ -415,6 +416,8 @@ greylist_check(struct greylist *g, const struct greylist_params *p,
 		log_warn("greylist: key too long for identity %s", identity);
 		return -1;
 	}
-	return g->ops->check(g->h, p, tkey, (size_t)tlen, ikey, (size_t)ilen,
+	rc = g->ops->check(g->h, p, tkey, (size_t)tlen, ikey, (size_t)ilen,
 	    now, out);
+	metrics_greylist(rc == 0 ? (int)*out : -1);
+	return rc;
 }

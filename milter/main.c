@@ -4,7 +4,8 @@
  * Owns: the main thread, which blocks every process signal and waits for
  * them in sigwait() (libmilter's own signal thread would stop the milter
  * on SIGHUP; on Linux a process signal goes to the main thread first when
- * it waits for it), and the thread running libmilter's loop.
+ * it waits for it), the thread running libmilter's loop, and the metrics
+ * listener (metrics_http.h), which only the main thread starts and stops.
  * Errors: start-up problems exit 1 with a message; after start-up nothing
  * a peer sends can stop the process.
  */
@@ -30,6 +31,8 @@
 #include "glue.h"
 #include "greylist_cli.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "snapshot.h"
 #include "tag.h"
 #include "util.h"
@@ -221,6 +224,52 @@ drop_privileges(const struct config *c)
 		log_fatal("privileges could be regained after dropping them");
 }
 
+/* The metrics listener and the address it serves (NULL: none). */
+static struct metrics_http *metrics_srv;
+static char *metrics_addr;	/* owns */
+
+static bool
+same_addr(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * At a reload the listener follows the metrics address: the new address
+ * is bound first (as the user the daemon now runs as), then the old
+ * listener stops.  When the new one cannot be bound (a port only root may
+ * use, an address in use) the old listener stays, and the log says that
+ * a restart applies the change.
+ */
+static void
+metrics_follow(const char *addr)
+{
+	struct metrics_http *h = NULL;
+	char err[256];
+	int fd;
+
+	if (same_addr(addr, metrics_addr))
+		return;
+	if (addr != NULL) {
+		if ((fd = metrics_http_bind(addr, err, sizeof(err))) < 0 ||
+		    (h = metrics_http_start(fd, err, sizeof(err))) == NULL) {
+			log_warn("metrics: %s; %s %s until a restart", err,
+			    metrics_addr != NULL ? "the page stays on" :
+			    "no metrics listener", metrics_addr != NULL ?
+			    metrics_addr : "");
+			return;
+		}
+	}
+	metrics_http_stop(metrics_srv);
+	metrics_srv = h;
+	free(metrics_addr);
+	metrics_addr = addr != NULL ? xstrdup(addr) : NULL;
+	if (addr != NULL)
+		log_info("metrics on http://%s/metrics", addr);
+	else
+		log_info("metrics listener stopped");
+}
+
 static void *
 milter_thread(void *arg)
 {
@@ -231,18 +280,35 @@ milter_thread(void *arg)
 }
 
 static void
+reload_failed(struct snapshot *s, struct diag *d)
+{
+	log_diag(d);
+	log_err("reload failed; the previous configuration and "
+	    "policy stay in force");
+	snapshot_release(s);
+	diag_free(d);
+	metrics_reload(false);
+}
+
+static void
 reload(void)
 {
 	struct diag d = { 0 };
 	struct snapshot *s = load(&d), *old;
 
-	if (s == NULL || snapshot_start(s, &d) != 0 ||
-	    snapshot_start_probes(s) != 0) {
-		log_diag(&d);
-		log_err("reload failed; the previous configuration and "
-		    "policy stay in force");
-		snapshot_release(s);
-		diag_free(&d);
+	if (s == NULL || snapshot_start(s, &d) != 0) {
+		reload_failed(s, &d);
+		return;
+	}
+	/* the metrics labels follow the new policy before its zone prober
+	 * reports the first states */
+	metrics_policy(s->pol);
+	if (snapshot_start_probes(s) != 0) {
+		if ((old = snapshot_acquire()) != NULL) {
+			metrics_policy(old->pol);
+			snapshot_release(old);
+		}
+		reload_failed(s, &d);
 		return;
 	}
 	log_diag(&d);
@@ -252,7 +318,9 @@ reload(void)
 			log_warn("socket changed: takes effect at restart");
 		snapshot_release(old);
 	}
+	metrics_follow(s->cfg->metrics);
 	snapshot_publish(s);
+	metrics_reload(true);
 	log_info("reloaded %s and %s", s->cfg->path ? s->cfg->path :
 	    "(defaults)", s->cfg->policy);
 }
@@ -264,9 +332,9 @@ run_daemon(bool foreground)
 	struct snapshot *s;
 	pthread_t tid;
 	sigset_t set;
-	int milter_rc = 0, sig;
+	int milter_rc = 0, sig, metrics_fd = -1;
 	uint64_t until;
-	char *pidfile = NULL, *sockpath = NULL;
+	char *pidfile = NULL, *sockpath = NULL, err[256];
 
 	s = load(&d);
 	print_diag(&d);
@@ -287,7 +355,18 @@ run_daemon(bool foreground)
 
 	addr_init();
 	tag_init();
+	metrics_init();
+	metrics_gauge_sources(glue_active, glue_in_flight);
 	if (glue_open(s->cfg->socket) != 0) {
+		glue_close();
+		snapshot_release(s);
+		return 1;
+	}
+	/* the metrics socket, like the milter's, is bound before the
+	 * privileges drop; its thread starts after */
+	if (s->cfg->metrics != NULL && (metrics_fd = metrics_http_bind(
+	    s->cfg->metrics, err, sizeof(err))) < 0) {
+		log_err("metrics: %s", err);
 		glue_close();
 		snapshot_release(s);
 		return 1;
@@ -303,12 +382,20 @@ run_daemon(bool foreground)
 		log_diag(&d);
 		log_fatal("cannot start");
 	}
+	metrics_policy(s->pol);
 	if (snapshot_start_probes(s) != 0)
 		log_fatal("cannot start the blocklist zone prober");
 	diag_free(&d);
 	snapshot_publish(s);
 	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
 		log_fatal("cannot start the milter thread");
+	if (metrics_fd >= 0) {
+		if ((metrics_srv = metrics_http_start(metrics_fd, err,
+		    sizeof(err))) == NULL)
+			log_fatal("metrics: %s", err);
+		metrics_addr = xstrdup(s->cfg->metrics);
+		log_info("metrics on http://%s/metrics", metrics_addr);
+	}
 	if (!foreground) {
 		daemon_ready();
 		log_open("portcullis", LOG_TO_SYSLOG);
@@ -353,6 +440,11 @@ run_daemon(bool foreground)
 	glue_stop();
 	pthread_join(tid, NULL);
 	glue_close();
+	/* the page answered until the last message was done */
+	metrics_http_stop(metrics_srv);
+	metrics_srv = NULL;
+	free(metrics_addr);
+	metrics_addr = NULL;
 	snapshot_clear();
 	if (sockpath != NULL)
 		unlink(sockpath);

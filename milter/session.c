@@ -29,6 +29,7 @@
 #include "geoip.h"
 #include "greylist.h"
 #include "log.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "spf.h"
 #include "tag.h"
@@ -691,6 +692,7 @@ spf_compute(struct core_conn *c, struct msg *m)
 	    c->helo != NULL ? c->helo : "", m->mail_from, &m->spf) != 0)
 		return -1;
 	m->spf_done = true;
+	metrics_spf(false, m->spf.result);
 	return 0;
 }
 
@@ -706,6 +708,7 @@ spf_helo_compute(struct core_conn *c)
 	    c->helo, &c->spf_helo) != 0)
 		return -1;
 	c->spf_helo_done = true;
+	metrics_spf(true, c->spf_helo.result);
 	return 0;
 }
 
@@ -722,6 +725,7 @@ dkim_compute(struct msg *m)
 	m->dkim_res = xcalloc(1, sizeof(*m->dkim_res));
 	if (dkimv_eom(m->dkim, m->dkim_res) != 0)
 		return -1;
+	metrics_dkim(m->dkim_res->best);
 	m->dkim_pass = xcalloc(m->dkim_res->nsigs + 1, sizeof(char *));
 	for (i = 0; i < m->dkim_res->nsigs; i++)
 		if (strcmp(m->dkim_res->sigs[i].result, "pass") == 0)
@@ -769,6 +773,7 @@ dmarc_compute(struct core_conn *c, struct msg *m)
 	    &m->dmarc) != 0)
 		return -1;
 	m->dmarc_done = true;
+	metrics_dmarc(m->dmarc.result);
 	return 0;
 }
 
@@ -1127,6 +1132,7 @@ msg_log(struct core_conn *c, struct msg *m)
 	if (m->logged)
 		return;
 	m->logged = true;
+	metrics_message(m->final_action, m->final_rule);
 	buf_init(&rl, 300);
 	for (i = 0; i < m->nrcpt; i++) {
 		if (buf_appendf(&rl, "%s<%s>", i ? "," : "",
@@ -1268,6 +1274,7 @@ struct core_conn *
 core_connect(struct snapshot *s, const struct core_client *cl,
     struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_CONNECT);
 	struct core_conn *c = xcalloc(1, sizeof(*c));
 
 	memset(v, 0, sizeof(*v));
@@ -1331,6 +1338,7 @@ core_needs_body(const struct core_conn *c)
 void
 core_helo(struct core_conn *c, const char *helo, struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_HELO);
 	memset(v, 0, sizeof(*v));
 	free(c->helo);
 	c->helo = xstrndup(helo != NULL ? helo : "", 255);
@@ -1379,6 +1387,7 @@ void
 core_mail(struct core_conn *c, const char *from, const char *auth_user,
     struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_MAIL);
 	struct snapshot *s;
 	struct msg *m;
 	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
@@ -1441,6 +1450,7 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 void
 core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_RCPT);
 	struct msg *m = c->msg;
 	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
 	struct rcpt *r;
@@ -1631,6 +1641,7 @@ msg_open_rcpts(struct msg *m)
 void
 core_eoh(struct core_conn *c, struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_EOH);
 	struct msg *m = c->msg;
 	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
 	enum pol_action a;
@@ -1766,6 +1777,7 @@ eom_edits(struct core_conn *c, struct verdict *v)
 void
 core_eom(struct core_conn *c, struct verdict *v)
 {
+	METRICS_STAGE_TIMER(POL_STAGE_EOM);
 	struct msg *m = c->msg;
 	char rule[POL_NAME_MAX + 1], text[POL_EXPAND_MAX + 1];
 	enum pol_action a;

@@ -10,6 +10,7 @@
 
 #include "dns.h"
 #include "dnsbl.h"
+#include "metrics.h"
 #include "uribl.h"
 #include "util.h"
 
@@ -146,10 +147,13 @@ uribl_result(struct uribl_msg *u, uint64_t deadline)
 	for (i = 0; i < u->nqs; i++) {
 		struct uribl_q *q = &u->qs[i];
 		char code[INET_ADDRSTRLEN];
+		enum dnsbl_answer a;
 		size_t z;
 
-		switch (dnsbl_classify(q->zone, q->q, deadline, code,
-		    sizeof(code))) {
+		a = dnsbl_classify(q->zone, q->q, deadline, code,
+		    sizeof(code));
+		metrics_zone_lookup(ZONE_DOMAIN, q->zone->zone, (int)a);
+		switch (a) {
 		case DNSBL_LISTED:
 			key_listed[q->key] = true;
 			for (z = 0; z < nz; z++)
@@ -188,6 +192,7 @@ uribl_result(struct uribl_msg *u, uint64_t deadline)
 	u->res.domains = u->listed;
 	u->res.keys = (unsigned)u->nkeys;
 	u->res.skipped = u->skipped;
+	metrics_uribl_links(u->nkeys, u->skipped);
 	snprintf(u->summary, sizeof(u->summary), "%s", sum.p ? sum.p : "");
 	buf_free(&sum);
 	free(key_listed);

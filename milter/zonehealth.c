@@ -15,6 +15,7 @@
 #include "dns.h"
 #include "dnsbl.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "zonehealth.h"
 
@@ -117,6 +118,7 @@ set_state(struct zone_state *s, bool usable, const char *why)
 		log_warn("%s zone %s out of use: %s", kind_name(s->kind),
 		    s->zone, why);
 	s->usable = usable;
+	metrics_zone_health(s->kind, s->zone, usable);
 	if (usable)
 		s->why[0] = '\0';
 	else

@@ -368,6 +368,24 @@ pol_list_contains(const struct policy *pol, const char *name,
 }
 
 size_t
+pol_rule_count(const struct policy *pol)
+{
+	return pol != NULL ? pol->nrules : 0;
+}
+
+const char *
+pol_rule_name(const struct policy *pol, size_t i)
+{
+	return pol != NULL && i < pol->nrules ? pol->rules[i].name : NULL;
+}
+
+bool
+pol_rule_is_monitor(const struct policy *pol, size_t i)
+{
+	return pol != NULL && i < pol->nrules && pol->rules[i].monitor;
+}
+
+size_t
 pol_dnsbl_count(const struct policy *pol)
 {
 	return pol != NULL ? pol->ndnsbl : 0;

@@ -384,6 +384,12 @@ const char *const *pol_fact_values(enum pol_fact, size_t *n);
 bool pol_list_contains(const struct policy *, const char *list,
     const char *value);
 
+/* The rules in policy order (for metrics: the names a decision may
+ * carry).  Names borrow from the policy; NULL past the end. */
+size_t pol_rule_count(const struct policy *);
+const char *pol_rule_name(const struct policy *, size_t i);
+bool pol_rule_is_monitor(const struct policy *, size_t i);
+
 /* A dnsbl or uribl line.  Addresses are IPv4 in host byte order. */
 struct pol_code_range {
 	uint32_t lo, hi;		/* inclusive */

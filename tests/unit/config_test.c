@@ -63,6 +63,22 @@ static const struct bad_case bad_cases[] = {
 	{ "dkim_max_signatures = 9\n", "1:23: invalid dkim_max_signatures" },
 	{ "geoip_asndb = x\n",
 	  "1:1: unknown key 'geoip_asndb' (did you mean 'geoip_asn_db'?)" },
+	{ "metrics = 127.0.0.1\n", "1:11: invalid metrics address "
+	  "'127.0.0.1' (expected IP:PORT or [IPv6]:PORT, e.g. "
+	  "127.0.0.1:9790)" },
+	{ "metrics = localhost:9790\n", "1:11: invalid metrics address" },
+	{ "metrics = 127.0.0.1:0\n", "1:11: invalid metrics address" },
+	/* no authentication on the page: off loopback only when asked */
+	{ "metrics = 192.0.2.1:9790\n", "1:11: metrics address "
+	  "'192.0.2.1:9790' is not a loopback address (the page has no "
+	  "authentication; set metrics_allow_remote = yes to serve it "
+	  "there)" },
+	{ "# x\nmetrics = [::]:9790\nmetrics_allow_remote = no\n",
+	  "2:11: metrics address '[::]:9790' is not a loopback address" },
+	{ "metrics_allow_remote = maybe\n", "1:24: invalid "
+	  "metrics_allow_remote 'maybe' (expected yes or no)" },
+	{ "metric = 127.0.0.1:9790\n",
+	  "1:1: unknown key 'metric' (did you mean 'metrics'?)" },
 };
 
 static void
@@ -122,7 +138,8 @@ test_good(void **state)
 	    "uribl_max_lookups = 0\n"
 	    "dkim_max_signatures = 8\n"
 	    "geoip_db = geo/country.mmdb\n"
-	    "geoip_asn_db = /var/geo/asn.mmdb\n");
+	    "geoip_asn_db = /var/geo/asn.mmdb\n"
+	    "metrics = [0::1]:9790\n");
 	struct config *c = config_load(path, &d);
 
 	(void)state;
@@ -142,6 +159,8 @@ test_good(void **state)
 	assert_string_equal(c->geoip_db, "/tmp/geo/country.mmdb");
 	assert_int_equal(c->geoip_db_line, 13);
 	assert_string_equal(c->geoip_asn_db, "/var/geo/asn.mmdb");
+	assert_string_equal(c->metrics, "[::1]:9790");	/* canonical */
+	assert_false(c->metrics_allow_remote);
 	config_free(c);
 	unlink(path);
 	free(path);
@@ -165,6 +184,7 @@ test_defaults(void **state)
 	assert_int_equal(c->dnsbl_probe_ms, 300000);
 	assert_int_equal(c->uribl_max_lookups, 40);
 	assert_int_equal(c->dkim_max_signatures, 5);
+	assert_null(c->metrics);	/* no listener unless asked */
 	{
 		struct diag d0 = { 0 };
 		char *p0 = write_tmp("dnsbl_probe_interval = 0\n");
@@ -179,6 +199,33 @@ test_defaults(void **state)
 	config_free(c);
 	unlink(path);
 	free(path);
+}
+
+/* An address off loopback with the explicit permission, in either
+ * order of the two keys. */
+static void
+test_metrics_remote(void **state)
+{
+	static const char *const texts[] = {
+		"metrics = 192.0.2.1:9790\nmetrics_allow_remote = yes\n",
+		"metrics_allow_remote = yes\nmetrics = 192.0.2.1:9790\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct diag d = { 0 };
+		char *path = write_tmp(texts[i]);
+		struct config *c = config_load(path, &d);
+
+		assert_non_null(c);
+		assert_int_equal(d.n, 0);
+		assert_string_equal(c->metrics, "192.0.2.1:9790");
+		assert_true(c->metrics_allow_remote);
+		config_free(c);
+		unlink(path);
+		free(path);
+	}
 }
 
 static void
@@ -244,6 +291,7 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_metrics_remote),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_resolver_forms),
 		cmocka_unit_test(test_long_line_and_nul),
