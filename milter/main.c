@@ -30,6 +30,7 @@
 #include "glue.h"
 #include "greylist_cli.h"
 #include "log.h"
+#include "report_cli.h"
 #include "snapshot.h"
 #include "tag.h"
 #include "util.h"
@@ -54,7 +55,9 @@ usage(FILE *fp)
 	    "       portcullis check [-c conf] --ip IP [--helo NAME] "
 	    "--from ADDR --rcpt ADDR... [--auth USER] [--trace] "
 	    "MESSAGE.eml\n"
-	    "       portcullis test [-c conf] CASE...|DIR\n", fp);
+	    "       portcullis test [-c conf] CASE...|DIR\n"
+	    "       portcullis report dmarc [-c conf] --since TIME "
+	    "--until TIME [OPTION...]\n", fp);
 }
 
 static void
@@ -237,7 +240,8 @@ reload(void)
 	struct snapshot *s = load(&d), *old;
 
 	if (s == NULL || snapshot_start(s, &d) != 0 ||
-	    snapshot_start_probes(s) != 0) {
+	    snapshot_start_probes(s) != 0 ||
+	    snapshot_start_reports(s, &d) != 0) {
 		log_diag(&d);
 		log_err("reload failed; the previous configuration and "
 		    "policy stay in force");
@@ -305,6 +309,10 @@ run_daemon(bool foreground)
 	}
 	if (snapshot_start_probes(s) != 0)
 		log_fatal("cannot start the blocklist zone prober");
+	if (snapshot_start_reports(s, &d) != 0) {
+		log_diag(&d);
+		log_fatal("cannot open the DMARC report store");
+	}
 	diag_free(&d);
 	snapshot_publish(s);
 	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
@@ -390,6 +398,8 @@ main(int argc, char **argv)
 		return greylist_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "test") == 0)
 		return casetest_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_cli_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:p:fu:P:nVh")) != -1) {
 		switch (ch) {
 		case 'c':

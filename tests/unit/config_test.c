@@ -63,6 +63,15 @@ static const struct bad_case bad_cases[] = {
 	{ "dkim_max_signatures = 9\n", "1:23: invalid dkim_max_signatures" },
 	{ "geoip_asndb = x\n",
 	  "1:1: unknown key 'geoip_asndb' (did you mean 'geoip_asn_db'?)" },
+	{ "report_store = file:/x\n", "1:16: invalid report_store "
+	  "'file:/x' (expected lmdb:DIR or redis://HOST:PORT/DB)" },
+	{ "report_store = lmdb:\n", "1:16: invalid report_store" },
+	{ "report_stor = lmdb:/x\n",
+	  "1:1: unknown key 'report_stor' (did you mean 'report_store'?)" },
+	{ "greylist_store = lmdb:/var/x\n\nreport_store = lmdb:/var/x\n",
+	  "3:16: report_store is the directory of greylist_store" },
+	{ "greylist_store = lmdb:st\nreport_store = lmdb:/tmp/st?mapsize=1G\n",
+	  "2:16: report_store is the directory of greylist_store" },
 };
 
 static void
@@ -122,7 +131,8 @@ test_good(void **state)
 	    "uribl_max_lookups = 0\n"
 	    "dkim_max_signatures = 8\n"
 	    "geoip_db = geo/country.mmdb\n"
-	    "geoip_asn_db = /var/geo/asn.mmdb\n");
+	    "geoip_asn_db = /var/geo/asn.mmdb\n"
+	    "report_store = lmdb:reports\n");
 	struct config *c = config_load(path, &d);
 
 	(void)state;
@@ -142,6 +152,7 @@ test_good(void **state)
 	assert_string_equal(c->geoip_db, "/tmp/geo/country.mmdb");
 	assert_int_equal(c->geoip_db_line, 13);
 	assert_string_equal(c->geoip_asn_db, "/var/geo/asn.mmdb");
+	assert_string_equal(c->report_store, "lmdb:/tmp/reports");
 	config_free(c);
 	unlink(path);
 	free(path);
@@ -165,6 +176,7 @@ test_defaults(void **state)
 	assert_int_equal(c->dnsbl_probe_ms, 300000);
 	assert_int_equal(c->uribl_max_lookups, 40);
 	assert_int_equal(c->dkim_max_signatures, 5);
+	assert_null(c->report_store);	/* nothing recorded unless asked */
 	{
 		struct diag d0 = { 0 };
 		char *p0 = write_tmp("dnsbl_probe_interval = 0\n");
