@@ -25,6 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#ifdef REPORT_TEST_REDIS
+#include <hiredis.h>
+#endif
 
 #include "dkimv.h"
 #include "dmarc.h"
@@ -935,9 +938,25 @@ setup(void **state)
 			_exit(127);
 		}
 		redis_pid = pid;
-		/* the socket appears when the server listens */
-		for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
-			usleep(10000);
+		/* ready when it answers PING (the socket file exists from
+		 * bind(), before listen()) */
+		for (int i = 0; i < 500; i++) {
+			struct timeval tv = { 1, 0 };
+			redisContext *c = redisConnectUnixWithTimeout(sock, tv);
+			redisReply *r = NULL;
+			bool up = false;
+
+			if (c != NULL && c->err == 0 &&
+			    (r = redisCommand(c, "PING")) != NULL)
+				up = r->type == REDIS_REPLY_STATUS;
+			if (r != NULL)
+				freeReplyObject(r);
+			if (c != NULL)
+				redisFree(c);
+			if (up)
+				break;
+			usleep(10000);	/* poll interval */
+		}
 		free(sock);
 	}
 #endif
