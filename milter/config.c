@@ -74,6 +74,7 @@ config_free(struct config *c)
 	free(c->authserv_id);
 	free(c->resolver);
 	free(c->greylist_store);
+	free(c->report_store);
 	free(c->geoip_db);
 	free(c->geoip_asn_db);
 	free(c->metrics);
@@ -222,7 +223,7 @@ static const char *const config_keys[] = {
 	"greylist_store", "geoip_db", "geoip_asn_db", "user", "on_error",
 	"pidfile", "dnsbl_probe_interval", "uribl_max_lookups",
 	"dkim_max_signatures", "greylist_on_error", "metrics",
-	"metrics_allow_remote", NULL
+	"metrics_allow_remote", "report_store", NULL
 };
 
 static void
@@ -286,6 +287,21 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 			BAD("invalid greylist_store '%s' (expected lmdb:DIR "
 			    "or redis://HOST:PORT/DB)", pos->file, pos->line,
 			    vcol, v);
+	} else if (strcmp(key, "report_store") == 0) {
+		if (strncmp(v, "lmdb:", 5) == 0 && v[5] != '\0') {
+			char *p = path_join(c->dir, v + 5);
+
+			free(c->report_store);
+			c->report_store = xasprintf("lmdb:%s", p);
+			free(p);
+		} else if (strncmp(v, "redis://", 8) == 0 && v[8] != '\0')
+			set_str(&c->report_store, v);
+		else
+			BAD("invalid report_store '%s' (expected lmdb:DIR "
+			    "or redis://HOST:PORT/DB)", pos->file, pos->line,
+			    vcol, v);
+		c->report_store_line = pos->line;
+		c->report_store_col = vcol;
 	} else if (strcmp(key, "geoip_db") == 0) {
 		free(c->geoip_db);
 		c->geoip_db = path_join(c->dir, v);
@@ -575,6 +591,17 @@ config_load(const char *path, struct diag *d)
 		diag_add(d, true, "%s: read error: %s", path, strerror(errno));
 	fclose(fp);
 	config_check_metrics(c, path, d);
+	/* Two LMDB stores in one directory would be one database: the
+	 * greylist sweep deletes what it cannot read. */
+	if (c->report_store != NULL && c->greylist_store != NULL &&
+	    strncmp(c->report_store, "lmdb:", 5) == 0 &&
+	    strncmp(c->greylist_store, "lmdb:", 5) == 0 &&
+	    strcspn(c->report_store, "?") == strcspn(c->greylist_store, "?") &&
+	    strncmp(c->report_store, c->greylist_store,
+	    strcspn(c->report_store, "?")) == 0)
+		diag_add(d, true, "%s:%u:%u: report_store is the directory of "
+		    "greylist_store: give it a directory of its own", path,
+		    c->report_store_line, c->report_store_col);
 	if (d->nerrors > errors_before) {
 		config_free(c);
 		return NULL;

@@ -38,6 +38,9 @@ struct config {
 	char *resolver;		/* owns; libunbound "IP@PORT" or NULL */
 	unsigned dns_timeout_ms;
 	char *greylist_store;	/* owns */
+	char *report_store;	/* owns; DMARC report rows, NULL: none
+				 * recorded */
+	unsigned report_store_line, report_store_col;	/* where set */
 	char *geoip_db;		/* owns, may be NULL */
 	char *geoip_asn_db;	/* owns, may be NULL */
 	unsigned geoip_db_line, geoip_db_col;	/* where set, for errors */

@@ -6,6 +6,8 @@
  * Owns: per dmarc_evaluate() call, a heap cache of _dmarc lookups and a
  * TXT join buffer, both freed before it returns; no locks, no globals.
  * Limits: see dmarc.h (DMARC_WALK_MAX, DMARC_QUERIES_MAX, ...).
+ * Also the Organizational Domain alone (dmarc_org_domain()), for the
+ * verification of external report destinations.
  * Errors: DNS failures become DMARC_R_TEMPERROR, limits and unusable From
  * domains DMARC_R_PERMERROR; nothing is logged here (the caller logs the
  * summary line with the queue id).
@@ -549,6 +551,11 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 	dm_word(o->policy_domain, sizeof(o->policy_domain), lv->name);
 	dm_word(o->p, sizeof(o->p), dmarc_policy_name(rec->p));
 	dm_word(o->sp, sizeof(o->sp), dmarc_policy_name(rec->sp));
+	dm_word(o->np, sizeof(o->np), dmarc_policy_name(rec->np));
+	o->adkim_strict = rec->adkim_strict;
+	o->aspf_strict = rec->aspf_strict;
+	dm_word(o->fo, sizeof(o->fo), rec->fo);
+	dm_word(o->rua, sizeof(o->rua), rec->rua);
 	switch (dm_org_domain(c, d, &org)) {
 	case DM_TEMP:
 		o->result = DMARC_R_TEMPERROR;
@@ -561,23 +568,27 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 	}
 	dm_word(o->org_domain, sizeof(o->org_domain), org);
 
-	/* RFC 9989 4.4: pass if any aligned DKIM or SPF identity passed */
-	for (i = 0; !pass && i < in->ndkim && i < DMARC_DKIM_MAX; i++) {
+	/* RFC 9989 4.4: pass if any aligned DKIM or SPF identity passed.
+	 * SPF alignment is evaluated even after a DKIM pass: an aggregate
+	 * report (RFC 9990) gives both alignment results. */
+	for (i = 0; !o->dkim_aligned && i < in->ndkim && i < DMARC_DKIM_MAX;
+	    i++) {
 		if (in->dkim_pass_domains == NULL)
 			break;
 		a = dm_aligned(c, d, org, in->dkim_pass_domains[i],
 		    rec->adkim_strict);
-		pass = a == 1;
+		o->dkim_aligned = a == 1;
 		temp |= a == DM_TEMP;
 		limit |= a == DM_LIMIT;
 	}
-	if (!pass && in->spf_result != NULL && str_ieq(in->spf_result,
-	    "pass") && in->spf_domain != NULL) {
+	if (in->spf_result != NULL && str_ieq(in->spf_result, "pass") &&
+	    in->spf_domain != NULL) {
 		a = dm_aligned(c, d, org, in->spf_domain, rec->aspf_strict);
-		pass = a == 1;
+		o->spf_aligned = a == 1;
 		temp |= a == DM_TEMP;
 		limit |= a == DM_LIMIT;
 	}
+	pass = o->dkim_aligned || o->spf_aligned;
 
 	/* Which policy: p at the Author Domain itself, else sp, or np when
 	 * the Author Domain does not exist (NXDOMAIN, RFC 8020). */
@@ -599,6 +610,7 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 		} else if (st != DNS_OK && st != DNS_NODATA && !pass)
 			temp = true;	/* the policy is unknown */
 	}
+	o->policy_untested = o->policy;
 	if (rec->testing) {
 		o->policy = dm_downgrade(o->policy);
 		o->testing = true;
@@ -641,7 +653,7 @@ dmarc_evaluate(struct dns *dns, uint64_t deadline_ms,
     const struct dmarc_input *in, struct dmarc_outcome *out)
 {
 	struct dm_ctx		 c;
-	struct dmarc_outcome	 one;
+	struct dmarc_outcome	*one;	/* owns; too big for a small stack */
 	char			 doms[DMARC_FROM_MAX][DMARC_DOMAIN_MAX + 1];
 	size_t			 ndom = 0, i, j;
 	bool			 first = true;
@@ -681,19 +693,54 @@ dmarc_evaluate(struct dns *dns, uint64_t deadline_ms,
 	c.nlv = 0;
 	c.queries = 0;
 	c.txt = xmalloc(DM_TXT_BUF);
+	one = xmalloc(sizeof(*one));
 	for (i = 0; i < ndom; i++) {
-		memset(&one, 0, sizeof(one));
-		dm_eval_one(&c, in, doms[i], &one);
-		if (first || dm_rank(one.result) > dm_rank(out->result) ||
-		    (one.result == DMARC_R_FAIL && out->result ==
-		    DMARC_R_FAIL && one.policy > out->policy))
-			*out = one;
+		memset(one, 0, sizeof(*one));
+		dm_eval_one(&c, in, doms[i], one);
+		if (first || dm_rank(one->result) > dm_rank(out->result) ||
+		    (one->result == DMARC_R_FAIL && out->result ==
+		    DMARC_R_FAIL && one->policy > out->policy))
+			*out = *one;
 		first = false;
 	}
 	out->queries = c.queries;
+	free(one);
 	free(c.lv);
 	free(c.txt);
 	return 0;
+}
+
+int
+dmarc_org_domain(struct dns *dns, uint64_t deadline_ms, const char *domain,
+    char *out, size_t outlen)
+{
+	struct dm_ctx	 c;
+	char		 d[DMARC_DOMAIN_MAX + 1];
+	const char	*org;
+	enum dm_rc	 rc;
+	int		 ret = 0;
+
+	if (dns == NULL || out == NULL || outlen == 0)
+		return -2;
+	out[0] = '\0';
+	if (dm_domain_norm(domain, d) == -1)
+		return -2;
+	c.dns = dns;
+	c.deadline = deadline_ms;
+	c.lv = xcalloc(DMARC_QUERIES_MAX, sizeof(*c.lv));
+	c.nlv = 0;
+	c.queries = 0;
+	c.txt = xmalloc(DM_TXT_BUF);
+	rc = dm_org_domain(&c, d, &org);
+	if (rc != DM_OK)
+		ret = -1;
+	else if (strlen(org) >= outlen)
+		ret = -2;
+	else
+		memcpy(out, org, strlen(org) + 1);
+	free(c.lv);
+	free(c.txt);
+	return ret;
 }
 
 int

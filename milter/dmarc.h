@@ -114,6 +114,17 @@ struct dmarc_outcome {
 	bool	 nonexistent;		/* np applied (NXDOMAIN) */
 	bool	 no_from;		/* no usable From domain */
 	unsigned queries;		/* DNS queries made */
+	/* For aggregate reports (RFC 9990), set when a record was found:
+	 * the identifier alignment results (both are evaluated, even when
+	 * one alone decides the pass), the policy before t=y stepped it
+	 * down, and the record as published (defaults filled in). */
+	bool	 dkim_aligned;		/* a passing DKIM d= aligned */
+	bool	 spf_aligned;		/* the passing SPF domain aligned */
+	enum dmarc_policy policy_untested;	/* p/sp/np before t=y */
+	char	 np[12];		/* record's word, "" if none */
+	bool	 adkim_strict, aspf_strict;
+	char	 fo[DMARC_FO_MAX + 1];
+	char	 rua[DMARC_URI_MAX + 1];	/* raw rua= text, "" absent */
 };
 
 /*
@@ -143,6 +154,18 @@ int	dmarc_evaluate(struct dns *dns, uint64_t deadline_ms,
  * Returns the length, or -1 when it does not fit (buf then "").
  */
 int	dmarc_authres(const struct dmarc_outcome *, char *buf, size_t len);
+
+/*
+ * The Organizational Domain of domain (RFC 9989 4.10.2, the DNS tree
+ * walk), for checks outside a message evaluation (the verification of
+ * external report destinations, RFC 9990).  Writes it, lower-cased and
+ * without a trailing dot, into out.  Returns 0; -1 when a lookup failed
+ * (temporary: SERVFAIL, timeout) or the query limit was reached; -2
+ * when domain is not a domain or out is too small.  Blocking, every
+ * query ends by deadline_ms.  Thread safe.
+ */
+int	dmarc_org_domain(struct dns *dns, uint64_t deadline_ms,
+	    const char *domain, char *out, size_t outlen);
 
 const char *dmarc_result_name(enum dmarc_result);
 const char *dmarc_policy_name(enum dmarc_policy);

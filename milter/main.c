@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "report_cli.h"
 #include "snapshot.h"
 #include "tag.h"
 #include "util.h"
@@ -57,7 +58,9 @@ usage(FILE *fp)
 	    "       portcullis check [-c conf] --ip IP [--helo NAME] "
 	    "--from ADDR --rcpt ADDR... [--auth USER] [--trace] "
 	    "MESSAGE.eml\n"
-	    "       portcullis test [-c conf] CASE...|DIR\n", fp);
+	    "       portcullis test [-c conf] CASE...|DIR\n"
+	    "       portcullis report dmarc [-c conf] --since TIME "
+	    "--until TIME [OPTION...]\n", fp);
 }
 
 static void
@@ -303,7 +306,8 @@ reload(void)
 	/* the metrics labels follow the new policy before its zone prober
 	 * reports the first states */
 	metrics_policy(s->pol);
-	if (snapshot_start_probes(s) != 0) {
+	if (snapshot_start_probes(s) != 0 ||
+	    snapshot_start_reports(s, &d) != 0) {
 		if ((old = snapshot_acquire()) != NULL) {
 			metrics_policy(old->pol);
 			snapshot_release(old);
@@ -385,6 +389,10 @@ run_daemon(bool foreground)
 	metrics_policy(s->pol);
 	if (snapshot_start_probes(s) != 0)
 		log_fatal("cannot start the blocklist zone prober");
+	if (snapshot_start_reports(s, &d) != 0) {
+		log_diag(&d);
+		log_fatal("cannot open the DMARC report store");
+	}
 	diag_free(&d);
 	snapshot_publish(s);
 	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
@@ -482,6 +490,8 @@ main(int argc, char **argv)
 		return greylist_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "test") == 0)
 		return casetest_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_cli_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:p:fu:P:nVh")) != -1) {
 		switch (ch) {
 		case 'c':

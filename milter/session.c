@@ -30,6 +30,7 @@
 #include "greylist.h"
 #include "log.h"
 #include "metrics.h"
+#include "report.h"
 #include "snapshot.h"
 #include "spf.h"
 #include "tag.h"
@@ -1828,6 +1829,12 @@ done:
 	v->score = m->eval.score;
 	v->score_known = m->eval.score_known;
 	msg_final(m, v);
+	/* DMARC aggregate reports: queued, never waited for */
+	if (c->snap->reports != NULL && m->dmarc_done)
+		report_record(c->snap->reports, &(const struct report_msg){
+		    c->ip_valid ? c->ip : NULL, c->helo, m->mail_from,
+		    m->mail_from_domain, m->nopen > 0 ? m->open_domains[0] :
+		    NULL, &m->spf, m->dkim_res, &m->dmarc, v->action });
 	/* logged now; the state stays for "check" until the next event */
 	msg_log(c, m);
 }

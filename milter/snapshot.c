@@ -17,6 +17,7 @@
 #include "geoip.h"
 #include "greylist.h"
 #include "log.h"
+#include "report.h"
 #include "snapshot.h"
 #include "util.h"
 #include "zonehealth.h"
@@ -399,6 +400,23 @@ snapshot_start(struct snapshot *s, struct diag *d)
 	return snapshot_start_with(s, &o, d);
 }
 
+int
+snapshot_start_reports(struct snapshot *s, struct diag *d)
+{
+	char why[512];
+
+	if (s->cfg->report_store == NULL || s->reports != NULL)
+		return 0;
+	if ((s->reports = report_store_acquire(s->cfg->report_store, true,
+	    why, sizeof(why))) == NULL) {
+		diag_add(d, true, "%s: report_store %s: %s",
+		    s->cfg->path != NULL ? s->cfg->path : "config",
+		    s->cfg->report_store, why);
+		return -1;
+	}
+	return 0;
+}
+
 void
 snapshot_publish(struct snapshot *s)
 {
@@ -441,6 +459,7 @@ snapshot_release(struct snapshot *s)
 	zone_health_free(s->health);
 	geoip_close(s->geoip);
 	grey_release(s->grey);
+	report_store_release(s->reports);
 	if (s->grey_tmpdir != NULL)
 		grey_tmp_remove(s->grey_tmpdir);
 	free(s->grey_tmpdir);

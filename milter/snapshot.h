@@ -22,6 +22,7 @@ struct dkimv_lib;
 struct zone_health;
 struct geoip;
 struct greylist;
+struct report_store;
 
 struct snapshot {
 	atomic_int refs;
@@ -33,6 +34,10 @@ struct snapshot {
 	struct geoip *geoip;	/* owns; NULL without geoip_db/_asn_db */
 	struct greylist *grey;	/* a reference to the process's store;
 				 * NULL when no rule reads greylist */
+	struct report_store *reports;	/* a reference to the process's
+					 * DMARC report store; NULL: none
+					 * (report_store unset, or not the
+					 * daemon) */
 	char *grey_tmpdir;	/* owns: a private store's directory
 				 * ("check", "test"), removed at free */
 	bool grey_forced;	/* "check --greylist", a case's "greylist"
@@ -74,6 +79,12 @@ int snapshot_start_with(struct snapshot *, const struct dns_options *,
  * current snapshot.  Call after snapshot_start(), before publishing.
  * 0 or -1. */
 int snapshot_start_probes(struct snapshot *);
+
+/* The daemon's part: opens the report store of report_store (shared with
+ * the running generation when the same) and its writer thread, so the
+ * pipeline records DMARC results.  "check" and "test" never record.
+ * 0, or -1 with a message in *d; nothing to do without report_store. */
+int snapshot_start_reports(struct snapshot *, struct diag *d);
 
 /* Publishes s as current (takes over the caller's reference). */
 void snapshot_publish(struct snapshot *s);

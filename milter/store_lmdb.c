@@ -1,12 +1,16 @@
 /*
- * store_lmdb.c - the embedded greylist store on LMDB (the default): one
- * environment in a directory, one unnamed database of triplet and identity
- * records (store.h), each check one write transaction.  Crash safe: the
- * MDB defaults (synchronous commits, no MDB_NOSYNC), so a restart keeps
- * the state.  The only file that includes <lmdb.h>.
- * Owns: the MDB_env and the sweep position.  Locks: LMDB's writer lock
- * (process-shared; one write transaction at a time), nothing of ours: the
- * sweep position is only touched inside a write transaction.
+ * store_lmdb.c - the embedded stores on LMDB: the greylist store (the
+ * default): one environment in a directory, one unnamed database of
+ * triplet and identity records (store.h), each check one write
+ * transaction; and the DMARC report rows (report.h), in an environment
+ * of their own (config report_store), keyed "r:" TIME ":" ID so that a
+ * time range is one cursor walk.  Crash safe: the MDB defaults
+ * (synchronous commits, no MDB_NOSYNC), so a restart keeps the state.
+ * The only file that includes <lmdb.h>.
+ * Owns: per store the MDB_env; the greylist sweep position.  Locks:
+ * LMDB's writer lock (process-shared; one write transaction at a time),
+ * nothing of ours: the sweep position is only touched inside a write
+ * transaction.
  * Limits: map size (spec "?mapsize=", GREY_LMDB_MAPSIZE_DEFAULT); keys <=
  * GREY_KEY_MAX; a sweep examines <= GREY_SWEEP_MAX records a transaction,
  * so that no transaction holds the writer lock for long.
@@ -30,6 +34,7 @@
 #include <lmdb.h>
 
 #include "log.h"
+#include "report.h"
 #include "store.h"
 #include "util.h"
 
@@ -102,9 +107,10 @@ rec_decode(const MDB_val *d, struct grey_rec *r)
 	r->expires_at = get64(v + 32);
 }
 
-/* mkdir -p with mode 0750 for what is missing. */
+/* mkdir -p with mode 0750 for what is missing.  what names the store in
+ * messages. */
 static int
-mkdir_p(const char *dir, char *err, size_t errlen)
+mkdir_p(const char *what, const char *dir, char *err, size_t errlen)
 {
 	char *p = xstrdup(dir), *s;
 	struct stat st;
@@ -116,7 +122,7 @@ mkdir_p(const char *dir, char *err, size_t errlen)
 			continue;
 		*s = '\0';
 		if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "greylist store %s: mkdir %s: %s",
+			snprintf(err, errlen, "%s %s: mkdir %s: %s", what,
 			    dir, p, strerror(errno));
 			free(p);
 			return -1;
@@ -127,8 +133,7 @@ mkdir_p(const char *dir, char *err, size_t errlen)
 	}
 	free(p);
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "greylist store %s: not a directory",
-		    dir);
+		snprintf(err, errlen, "%s %s: not a directory", what, dir);
 		return -1;
 	}
 	return 0;
@@ -166,14 +171,53 @@ parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+/*
+ * Creates dir when missing and opens the environment in it with its
+ * unnamed database.  0, or -1 with a message (what names the store);
+ * *env is then closed and NULL.
+ */
+static int
+env_open(const char *what, const char *dir, size_t mapsize, MDB_env **env,
+    MDB_dbi *dbi, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	int rc, dead;
+
+	*env = NULL;
+	if (mkdir_p(what, dir, err, errlen) != 0)
+		return -1;
+	if ((rc = mdb_env_create(env)) != 0 ||
+	    (rc = mdb_env_set_mapsize(*env, mapsize)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(*env, 512)) != 0 ||
+	    /* MDB_NOTLS: libmilter may run one connection's callbacks on
+	     * several threads; transactions are never tied to a thread. */
+	    (rc = mdb_env_open(*env, dir, MDB_NOTLS, 0640)) != 0)
+		goto fail;
+	/* Readers left by a killed process would pin old pages forever. */
+	(void)mdb_reader_check(*env, &dead);
+	if ((rc = mdb_txn_begin(*env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, NULL, 0, dbi)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "%s lmdb:%s: %s", what, dir, mdb_strerror(rc));
+	if (*env != NULL)
+		mdb_env_close(*env);
+	*env = NULL;
+	return -1;
+}
+
 void *
 grey_lmdb_open(const char *spec, char *err, size_t errlen)
 {
 	struct lmdb_store *st;
 	size_t mapsize = GREY_LMDB_MAPSIZE_DEFAULT;
 	const char *q = strchr(spec, '?');
-	MDB_txn *txn;
-	int rc, dead;
 
 	if (q != NULL && (strncmp(q, "?mapsize=", 9) != 0 ||
 	    parse_size(q + 9, &mapsize) != 0)) {
@@ -188,33 +232,9 @@ grey_lmdb_open(const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "greylist store lmdb: no directory");
 		goto fail;
 	}
-	if (mkdir_p(st->dir, err, errlen) != 0)
+	if (env_open("greylist store", st->dir, mapsize, &st->env, &st->dbi,
+	    err, errlen) != 0)
 		goto fail;
-	if ((rc = mdb_env_create(&st->env)) != 0 ||
-	    (rc = mdb_env_set_mapsize(st->env, mapsize)) != 0 ||
-	    (rc = mdb_env_set_maxreaders(st->env, 512)) != 0 ||
-	    /* MDB_NOTLS: libmilter may run one connection's callbacks on
-	     * several threads; transactions are never tied to a thread. */
-	    (rc = mdb_env_open(st->env, st->dir, MDB_NOTLS, 0640)) != 0) {
-		snprintf(err, errlen, "greylist store lmdb:%s: %s", st->dir,
-		    mdb_strerror(rc));
-		goto fail;
-	}
-	/* Readers left by a killed process would pin old pages forever. */
-	(void)mdb_reader_check(st->env, &dead);
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
-		snprintf(err, errlen, "greylist store lmdb:%s: %s", st->dir,
-		    mdb_strerror(rc));
-		goto fail;
-	}
-	if ((rc = mdb_dbi_open(txn, NULL, 0, &st->dbi)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (rc != 0)
-			mdb_txn_abort(txn);
-		snprintf(err, errlen, "greylist store lmdb:%s: %s", st->dir,
-		    mdb_strerror(rc));
-		goto fail;
-	}
 	return st;
 fail:
 	if (st->env != NULL)
@@ -546,4 +566,228 @@ const struct grey_store_ops grey_lmdb_ops = {
 	.stats = lmdb_stats,
 	.sweep = lmdb_sweep,
 	.close = lmdb_close,
+};
+
+/* ------------------------------------------------------------------ */
+/* DMARC report rows (report.h)                                       */
+/* ------------------------------------------------------------------ */
+
+struct rep_lmdb {
+	MDB_env *env;		/* owns */
+	MDB_dbi dbi;
+	char *dir;		/* owns */
+};
+
+void *
+rep_lmdb_open(const char *spec, char *err, size_t errlen)
+{
+	struct rep_lmdb *st;
+	size_t mapsize = REPORT_LMDB_MAPSIZE_DEFAULT;
+	const char *q = strchr(spec, '?');
+
+	if (q != NULL && (strncmp(q, "?mapsize=", 9) != 0 ||
+	    parse_size(q + 9, &mapsize) != 0)) {
+		snprintf(err, errlen, "report store lmdb:%s: bad option "
+		    "(expected ?mapsize=BYTES[k|M|G])", spec);
+		return NULL;
+	}
+	st = xcalloc(1, sizeof(*st));
+	st->dir = q != NULL ? xstrndup(spec, (size_t)(q - spec)) :
+	    xstrdup(spec);
+	if (st->dir[0] == '\0') {
+		snprintf(err, errlen, "report store lmdb: no directory");
+		goto fail;
+	}
+	if (env_open("report store", st->dir, mapsize, &st->env, &st->dbi,
+	    err, errlen) != 0)
+		goto fail;
+	return st;
+fail:
+	free(st->dir);
+	free(st);
+	return NULL;
+}
+
+static void
+rep_lmdb_close(void *h)
+{
+	struct rep_lmdb *st = h;
+
+	if (st == NULL)
+		return;
+	mdb_env_close(st->env);
+	free(st->dir);
+	free(st);
+}
+
+static int
+rep_lmdb_put(void *h, const struct rep_kv *kv, size_t n)
+{
+	struct rep_lmdb *st = h;
+	MDB_txn *txn;
+	size_t i;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		MDB_val k = { kv[i].klen, (void *)(uintptr_t)kv[i].key };
+		MDB_val v = { kv[i].vlen, (void *)(uintptr_t)kv[i].val };
+
+		if ((rc = mdb_put(txn, st->dbi, &k, &v, 0)) != 0) {
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) == 0)
+		return 0;
+fail:
+	log_err("report store lmdb:%s: %s%s", st->dir, mdb_strerror(rc),
+	    rc == MDB_MAP_FULL ? " (expire reported rows with `portcullis "
+	    "report dmarc --expire`, or raise ?mapsize= in report_store)" :
+	    "");
+	return -1;
+}
+
+/* The time of a row key "r:" 10 digits ":" 16 hex, or -1 for another
+ * key (never written by us; skipped). */
+static int
+rep_key_time(const MDB_val *k, uint64_t *t)
+{
+	const char *p = k->mv_data;
+	size_t i;
+
+	if (k->mv_size != 2 + 10 + 1 + 16 || p[0] != 'r' || p[1] != ':' ||
+	    p[12] != ':')
+		return -1;
+	*t = 0;
+	for (i = 2; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*t = *t * 10 + (uint64_t)(p[i] - '0');
+	}
+	return 0;
+}
+
+/* Positions cur at the first row key of time >= since. */
+static int
+rep_seek(MDB_cursor *cur, uint64_t since, MDB_val *k, MDB_val *v)
+{
+	char start[REPORT_KEY_MAX + 1];
+	int n = snprintf(start, sizeof(start), "r:%010llu",
+	    (unsigned long long)(since > 9999999999ULL ? 9999999999ULL :
+	    since));
+
+	k->mv_data = start;
+	k->mv_size = (size_t)n;
+	return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+}
+
+/*
+ * One read transaction for the whole range: the CLI's, and LMDB's MVCC
+ * lets the writer go on meanwhile (the pages read stay pinned until the
+ * scan ends).
+ */
+static int
+rep_lmdb_scan(void *h, uint64_t since, uint64_t until, rep_scan_cb cb,
+    void *arg)
+{
+	struct rep_lmdb *st = h;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t t;
+	int rc, r = 0;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	rc = rep_seek(cur, since, &k, &v);
+	while (rc == 0 && r == 0) {
+		if (k.mv_size < 2 || memcmp(k.mv_data, "r:", 2) != 0)
+			break;		/* past the row keys */
+		if (rep_key_time(&k, &t) == 0) {
+			if (t >= until)
+				break;
+			if (t >= since)
+				r = cb(t, v.mv_data, v.mv_size, arg);
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	return r;
+fail:
+	log_err("report store lmdb:%s: %s", st->dir, mdb_strerror(rc));
+	return -1;
+}
+
+/* Deletes in steps of REPORT_EXPIRE_STEP rows a transaction, so that the
+ * daemon's writer never waits long for the writer lock. */
+static int
+rep_lmdb_expire(void *h, uint64_t since, uint64_t until, uint64_t *n)
+{
+	struct rep_lmdb *st = h;
+	int rc;
+
+	*n = 0;
+	for (;;) {
+		MDB_txn *txn;
+		MDB_cursor *cur;
+		MDB_val k, v;
+		uint64_t t;
+		size_t step = 0;
+		bool done = false;
+
+		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+			goto fail;
+		if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+		rc = rep_seek(cur, since, &k, &v);
+		while (rc == 0 && step < REPORT_EXPIRE_STEP) {
+			if (k.mv_size < 2 || memcmp(k.mv_data, "r:", 2) != 0)
+				break;
+			if (rep_key_time(&k, &t) == 0) {
+				if (t >= until)
+					break;
+				if ((rc = mdb_cursor_del(cur, 0)) != 0)
+					break;
+				step++;
+			}
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		if (rc == 0 || rc == MDB_NOTFOUND) {
+			done = step < REPORT_EXPIRE_STEP;
+			rc = 0;
+		}
+		mdb_cursor_close(cur);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc != 0)
+			goto fail;
+		*n += step;
+		if (done)
+			return 0;
+	}
+fail:
+	log_err("report store lmdb:%s: expire: %s", st->dir,
+	    mdb_strerror(rc));
+	return -1;
+}
+
+const struct rep_store_ops rep_lmdb_ops = {
+	.name = "lmdb",
+	.put = rep_lmdb_put,
+	.scan = rep_lmdb_scan,
+	.expire = rep_lmdb_expire,
+	.close = rep_lmdb_close,
 };

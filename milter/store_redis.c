@@ -1,6 +1,9 @@
 /*
- * store_redis.c - the shared greylist store on Redis (hiredis), for
- * several MX hosts: each check is one Lua script (EVALSHA, EVAL when the
+ * store_redis.c - the shared stores on Redis (hiredis), for several MX
+ * hosts.  DMARC report rows (report.h) are members of one sorted set,
+ * REPORT_REDIS_KEY, scored by time: a row holds its unique id, so equal
+ * rows stay distinct members, and a time range is one ZRANGEBYSCORE.
+ * The greylist store: each check is one Lua script (EVALSHA, EVAL when the
  * server does not know it yet), so the read-modify-write of a triplet and
  * its identity counter is atomic across hosts.  The script transcribes
  * grey_decide() (greylist.c); the unit suite runs the same cases on both.
@@ -36,6 +39,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "report.h"
 #include "store.h"
 #include "util.h"
 
@@ -100,6 +104,7 @@ static const char grey_lua[] =
 #define GREY_REDIS_LOG_INTERVAL_MS	10000
 
 struct redis_store {
+	const char *what;	/* "greylist store", "report store" */
 	char *spec;		/* owns; for log lines */
 	char *host;		/* owns; NULL for a unix socket */
 	char *path;		/* owns; the unix socket or NULL */
@@ -128,11 +133,11 @@ fail_log(struct redis_store *st, const char *what, const char *why)
 		unsigned long long n = atomic_exchange(&st->unlogged, 0);
 
 		if (n == 0)
-			log_err("greylist store %s: %s: %s", st->spec, what,
+			log_err("%s %s: %s: %s", st->what, st->spec, what,
 			    why);
 		else
-			log_err("greylist store %s: %s: %s (and %llu errors "
-			    "not logged)", st->spec, what, why, n);
+			log_err("%s %s: %s: %s (and %llu errors not logged)",
+			    st->what, st->spec, what, why, n);
 	}
 }
 
@@ -191,28 +196,23 @@ parse_spec(struct redis_store *st, const char *spec)
 	return *s == '\0' || strcmp(s, "/") == 0 ? 0 : -1;
 }
 
-void *
-grey_redis_open(const char *spec, char *err, size_t errlen)
+static void redis_close(void *h);
+
+static struct redis_store *
+store_new(const char *what, const char *spec, char *err, size_t errlen)
 {
 	struct redis_store *st = xcalloc(1, sizeof(*st));
-	unsigned char md[20];
-	unsigned mdlen = 0;
 
+	st->what = what;
 	if (parse_spec(st, spec) != 0) {
-		snprintf(err, errlen, "greylist store '%s': expected "
-		    "redis://HOST[:PORT][/DB] or redis:///SOCKET[?db=N]", spec);
+		snprintf(err, errlen, "%s '%s': expected "
+		    "redis://HOST[:PORT][/DB] or redis:///SOCKET[?db=N]", what,
+		    spec);
 		goto fail;
 	}
-	if (!EVP_Digest(grey_lua, sizeof(grey_lua) - 1, md, &mdlen,
-	    EVP_sha1(), NULL) || mdlen != sizeof(md)) {
-		snprintf(err, errlen, "greylist store %s: SHA-1 failed", spec);
-		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(md); i++)
-		snprintf(st->sha + 2 * i, 3, "%02x", md[i]);
 	st->spec = xstrdup(spec);
 	if (pthread_mutex_init(&st->lock, NULL) != 0) {
-		snprintf(err, errlen, "greylist store %s: mutex", spec);
+		snprintf(err, errlen, "%s %s: mutex", what, spec);
 		goto fail;
 	}
 	return st;
@@ -221,6 +221,28 @@ fail:
 	free(st->host);
 	free(st->path);
 	free(st);
+	return NULL;
+}
+
+void *
+grey_redis_open(const char *spec, char *err, size_t errlen)
+{
+	struct redis_store *st;
+	unsigned char md[20];
+	unsigned mdlen = 0;
+
+	if ((st = store_new("greylist store", spec, err, errlen)) == NULL)
+		return NULL;
+	if (!EVP_Digest(grey_lua, sizeof(grey_lua) - 1, md, &mdlen,
+	    EVP_sha1(), NULL) || mdlen != sizeof(md)) {
+		snprintf(err, errlen, "greylist store %s: SHA-1 failed", spec);
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(st->sha + 2 * i, 3, "%02x", md[i]);
+	return st;
+fail:
+	redis_close(st);
 	return NULL;
 }
 
@@ -562,5 +584,180 @@ const struct grey_store_ops grey_redis_ops = {
 	.list = redis_list,
 	.stats = redis_stats,
 	.sweep = redis_sweep,
+	.close = redis_close,
+};
+
+/* ------------------------------------------------------------------ */
+/* DMARC report rows (report.h)                                       */
+/* ------------------------------------------------------------------ */
+
+void *
+rep_redis_open(const char *spec, char *err, size_t errlen)
+{
+	return store_new("report store", spec, err, errlen);
+}
+
+/* run() for an argument vector (binary safe, any length). */
+static redisReply *
+run_argv(struct redis_store *st, const char *what, int argc,
+    const char **argv, const size_t *argvlen)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		redisContext *c;
+		redisReply *r;
+		bool reused;
+		uint64_t t0 = clock_ms();
+
+		if ((c = conn_get(st, &reused)) == NULL)
+			return NULL;
+		r = redisCommandArgv(c, argc, argv, argvlen);
+		if (r != NULL) {
+			conn_put(st, c);
+			return r;
+		}
+		if (reused && attempt == 0 &&
+		    clock_ms() - t0 < GREY_REDIS_TIMEOUT_MS / 2) {
+			redisFree(c);
+			pool_flush(st);
+			continue;
+		}
+		fail_log(st, what, c->errstr[0] != '\0' ? c->errstr :
+		    "no reply");
+		redisFree(c);
+		return NULL;
+	}
+	return NULL;
+}
+
+/* One ZADD for the batch: atomic, one round trip. */
+static int
+rep_redis_put(void *h, const struct rep_kv *kv, size_t n)
+{
+	struct redis_store *st = h;
+	const char **argv;
+	size_t *len, i;
+	char (*score)[24];
+	redisReply *r;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	argv = xcalloc(2 + 2 * n, sizeof(*argv));
+	len = xcalloc(2 + 2 * n, sizeof(*len));
+	score = xcalloc(n, sizeof(*score));
+	argv[0] = "ZADD";
+	len[0] = 4;
+	argv[1] = REPORT_REDIS_KEY;
+	len[1] = strlen(REPORT_REDIS_KEY);
+	for (i = 0; i < n; i++) {
+		snprintf(score[i], sizeof(score[i]), "%llu",
+		    (unsigned long long)kv[i].time);
+		argv[2 + 2 * i] = score[i];
+		len[2 + 2 * i] = strlen(score[i]);
+		argv[3 + 2 * i] = kv[i].val;
+		len[3 + 2 * i] = kv[i].vlen;
+	}
+	r = run_argv(st, "ZADD", (int)(2 + 2 * n), argv, len);
+	if (r != NULL) {
+		if (r->type == REDIS_REPLY_INTEGER)
+			rc = 0;
+		else
+			fail_log(st, "ZADD", r->type == REDIS_REPLY_ERROR ?
+			    r->str : "bad reply");
+		freeReplyObject(r);
+	}
+	free(score);
+	free(len);
+	free(argv);
+	return rc;
+}
+
+/*
+ * Pages of REPORT_EXPIRE_STEP rows by score.  A page starts at the last
+ * score seen, skipping the members of that score already returned, so
+ * that no offset grows with the size of the set.
+ */
+static int
+rep_redis_scan(void *h, uint64_t since, uint64_t until, rep_scan_cb cb,
+    void *arg)
+{
+	struct redis_store *st = h;
+	unsigned long long min = since, same = 0;
+	int ret = 0;
+
+	if (until == 0 || since >= until)
+		return 0;
+	for (;;) {
+		redisReply *r;
+		size_t i, got;
+
+		r = run(st, "ZRANGEBYSCORE", "ZRANGEBYSCORE %s %llu (%llu "
+		    "WITHSCORES LIMIT %llu %d", REPORT_REDIS_KEY, min,
+		    (unsigned long long)until, same, REPORT_EXPIRE_STEP);
+		if (r == NULL)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+			fail_log(st, "ZRANGEBYSCORE", r->type ==
+			    REDIS_REPLY_ERROR ? r->str : "bad reply");
+			freeReplyObject(r);
+			return -1;
+		}
+		got = r->elements / 2;
+		for (i = 0; ret == 0 && i < got; i++) {
+			redisReply *m = r->element[2 * i];
+			redisReply *sc = r->element[2 * i + 1];
+			unsigned long long t;
+			char *end;
+
+			if (m->type != REDIS_REPLY_STRING ||
+			    sc->type != REDIS_REPLY_STRING)
+				continue;
+			t = strtoull(sc->str, &end, 10);
+			if (end == sc->str)
+				continue;
+			if (t == min)
+				same++;
+			else {
+				min = t;
+				same = 1;
+			}
+			ret = cb(t, m->str, m->len, arg);
+		}
+		freeReplyObject(r);
+		if (ret != 0 || got < (size_t)REPORT_EXPIRE_STEP)
+			return ret;
+	}
+}
+
+static int
+rep_redis_expire(void *h, uint64_t since, uint64_t until, uint64_t *n)
+{
+	struct redis_store *st = h;
+	redisReply *r;
+	int rc = -1;
+
+	*n = 0;
+	if (since >= until)
+		return 0;
+	r = run(st, "ZREMRANGEBYSCORE", "ZREMRANGEBYSCORE %s %llu (%llu",
+	    REPORT_REDIS_KEY, (unsigned long long)since,
+	    (unsigned long long)until);
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+		*n = (uint64_t)r->integer;
+		rc = 0;
+	} else
+		fail_log(st, "ZREMRANGEBYSCORE", r->type == REDIS_REPLY_ERROR ?
+		    r->str : "bad reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+const struct rep_store_ops rep_redis_ops = {
+	.name = "redis",
+	.put = rep_redis_put,
+	.scan = rep_redis_scan,
+	.expire = rep_redis_expire,
 	.close = redis_close,
 };

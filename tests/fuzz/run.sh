@@ -4,6 +4,7 @@
 #   policy   the policy language (tests/fuzz/policy.dict)
 #   uriscan  MIME walking, transfer decoding, HTML and URL extraction
 #   attach   MIME structure, attachment names, archives, limits, strip
+#   report   DMARC report rows as stored, rua= lists, XML escaping
 # TAP output, two results per target:
 #   - FUZZ_SECONDS (default 60) of fuzzing from a copy of the seed corpus
 #     tests/fuzz/corpus/NAME/
@@ -16,7 +17,7 @@
 set -u
 : "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${FUZZ_SECONDS:=60}"
-: "${FUZZ_TARGETS:=policy uriscan attach}"
+: "${FUZZ_TARGETS:=policy uriscan attach report}"
 : "${CLANG:=clang}"
 src=$abs_top_srcdir
 case $FUZZ_SECONDS in
@@ -185,6 +186,10 @@ for t in "$@"; do
 		    $(pkg-config --cflags gmime-3.0 libarchive) \
 		    "$src/milter/attach.c" "$src/milter/util.c" \
 		    $(pkg-config --libs gmime-3.0 libarchive) -lpthread ;;
+	report)
+		: >"$T/autoconfig.h"
+		fuzz_target report 20000 -I"$T" -I"$src/milter" \
+		    "$src/milter/report_row.c" "$src/milter/util.c" ;;
 	*)
 		echo "not ok $((n + 1)) - unknown fuzz target $t"
 		n=$((n + 1)); status=1 ;;

@@ -79,6 +79,15 @@ static const struct bad_case bad_cases[] = {
 	  "metrics_allow_remote 'maybe' (expected yes or no)" },
 	{ "metric = 127.0.0.1:9790\n",
 	  "1:1: unknown key 'metric' (did you mean 'metrics'?)" },
+	{ "report_store = file:/x\n", "1:16: invalid report_store "
+	  "'file:/x' (expected lmdb:DIR or redis://HOST:PORT/DB)" },
+	{ "report_store = lmdb:\n", "1:16: invalid report_store" },
+	{ "report_stor = lmdb:/x\n",
+	  "1:1: unknown key 'report_stor' (did you mean 'report_store'?)" },
+	{ "greylist_store = lmdb:/var/x\n\nreport_store = lmdb:/var/x\n",
+	  "3:16: report_store is the directory of greylist_store" },
+	{ "greylist_store = lmdb:st\nreport_store = lmdb:/tmp/st?mapsize=1G\n",
+	  "2:16: report_store is the directory of greylist_store" },
 };
 
 static void
@@ -139,7 +148,8 @@ test_good(void **state)
 	    "dkim_max_signatures = 8\n"
 	    "geoip_db = geo/country.mmdb\n"
 	    "geoip_asn_db = /var/geo/asn.mmdb\n"
-	    "metrics = [0::1]:9790\n");
+	    "metrics = [0::1]:9790\n"
+	    "report_store = lmdb:reports\n");
 	struct config *c = config_load(path, &d);
 
 	(void)state;
@@ -161,6 +171,7 @@ test_good(void **state)
 	assert_string_equal(c->geoip_asn_db, "/var/geo/asn.mmdb");
 	assert_string_equal(c->metrics, "[::1]:9790");	/* canonical */
 	assert_false(c->metrics_allow_remote);
+	assert_string_equal(c->report_store, "lmdb:/tmp/reports");
 	config_free(c);
 	unlink(path);
 	free(path);
@@ -185,6 +196,7 @@ test_defaults(void **state)
 	assert_int_equal(c->uribl_max_lookups, 40);
 	assert_int_equal(c->dkim_max_signatures, 5);
 	assert_null(c->metrics);	/* no listener unless asked */
+	assert_null(c->report_store);	/* nothing recorded unless asked */
 	{
 		struct diag d0 = { 0 };
 		char *p0 = write_tmp("dnsbl_probe_interval = 0\n");
