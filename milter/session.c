@@ -143,6 +143,7 @@ struct core_conn {
 	bool ptr_done;
 	struct dnsbl_conn *dnsbl;	/* owns; NULL: no dnsbl zone */
 	bool dnsbl_started;
+	bool lookups_started;	/* conn_start_lookups() ran */
 	bool geo_done;
 	char country[GEOIP_COUNTRY_LEN];
 	unsigned long asn;
@@ -204,6 +205,8 @@ edit_push(struct hdr_edit **arr, size_t *n, const char *name,
 
 /* ---- facts ---- */
 
+static void conn_lookups_ensure(struct core_conn *);
+
 static void
 ptr_start(struct core_conn *c)
 {
@@ -231,6 +234,7 @@ ptr_finish(struct core_conn *c)
 	size_t i, n;
 	int type;
 
+	conn_lookups_ensure(c);
 	if (c->ptr_done)
 		return;
 	c->ptr_done = true;
@@ -292,6 +296,7 @@ conn_start_lookups(struct core_conn *c)
 {
 	const struct policy *pol = c->snap->pol;
 
+	c->lookups_started = true;
 	if (pol_references(pol, POL_FACT_CLIENT_PTR))
 		ptr_start(c);
 	else
@@ -317,9 +322,18 @@ conn_restart_lookups(struct core_conn *c)
 	conn_start_lookups(c);
 }
 
+/* A rule of the connect stage asks before the lookups were started. */
+static void
+conn_lookups_ensure(struct core_conn *c)
+{
+	if (!c->lookups_started)
+		conn_start_lookups(c);
+}
+
 static const struct dnsbl_result *
 conn_dnsbl(struct core_conn *c)
 {
+	conn_lookups_ensure(c);
 	return dnsbl_result(c->dnsbl, clock_ms() +
 	    conn_cfg(c)->dns_timeout_ms);
 }
@@ -579,6 +593,14 @@ uri_key_found(void *ctx, const char *key, bool is_ip)
 	m->link_keys[m->nlink_keys++] = xstrdup(key);
 	m->link_keys[m->nlink_keys] = NULL;
 	uribl_key(m->uribl, key, is_ip);
+}
+
+static void
+uri_host_found(void *ctx, const char *host, const char *key)
+{
+	struct msg *m = ctx;
+
+	uribl_host(m->uribl, host, key);
 }
 
 /* The links' lookups start as the body streams; collected here. */
@@ -1302,8 +1324,13 @@ core_connect(struct snapshot *s, const struct core_client *cl,
 		}
 	}
 	pol_eval_init(&c->conn_eval);
-	conn_start_lookups(c);
+	/* The connect stage first: a client it decides (a trusted network,
+	 * say) costs no DNS query at all.  A rule of that stage that reads a
+	 * lookup starts them (conn_lookups_ensure()); otherwise they start
+	 * here, early, for the stages to come. */
 	conn_evaluate(c, POL_STAGE_CONNECT, v);
+	if (c->conn_action == POL_ACT_NONE && !v->on_error)
+		conn_lookups_ensure(c);
 	return c;
 }
 
@@ -1418,6 +1445,10 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 		m->uribl = uribl_new(c->snap->dns, c->snap->pol,
 		    c->snap->health, conn_cfg(c)->uribl_max_lookups);
 		m->uri = uriscan_new(NULL, uri_key_found, m);
+		if (m->uri != NULL && uribl_wants_hosts(c->snap->pol) &&
+		    uriscan_set_host_fn(m->uri, uri_host_found) != 0)
+			log_warn("uribl: out of memory: host names of links "
+			    "not looked up");
 	}
 	pol_eval_init(&m->eval);
 	if (addr_envelope(from != NULL ? from : "", &m->mail_from,

@@ -20,6 +20,9 @@ struct uribl_q {
 	size_t key;			/* index into keys */
 	const struct pol_dnsbl *zone;	/* borrows the policy */
 	struct dns_query *q;		/* owns */
+	char *host;			/* owns; the host name queried for
+					 * a zone with "labels", NULL when
+					 * the key itself is */
 };
 
 struct uribl_msg {
@@ -29,6 +32,7 @@ struct uribl_msg {
 	unsigned max_lookups;
 	char **keys;			/* owns */
 	size_t nkeys;
+	unsigned nhostq;		/* host-name queries ("labels") */
 	unsigned skipped;
 	struct uribl_q *qs;		/* owns */
 	size_t nqs;
@@ -61,8 +65,10 @@ uribl_free(struct uribl_msg *u)
 
 	if (u == NULL)
 		return;
-	for (i = 0; i < u->nqs; i++)
+	for (i = 0; i < u->nqs; i++) {
 		dns_query_free(u->qs[i].q);
+		free(u->qs[i].host);
+	}
 	free(u->qs);
 	for (i = 0; i < u->nkeys; i++)
 		free(u->keys[i]);
@@ -98,7 +104,7 @@ uribl_key(struct uribl_msg *u, const char *key, bool is_ip)
 
 	if (u == NULL || u->done)
 		return;
-	if (u->nkeys >= u->max_lookups) {
+	if (u->nkeys + u->nhostq >= u->max_lookups) {
 		u->skipped++;
 		return;
 	}
@@ -115,10 +121,93 @@ uribl_key(struct uribl_msg *u, const char *key, bool is_ip)
 		u->qs = xreallocarray(u->qs, u->nqs + 1, sizeof(*u->qs));
 		u->qs[u->nqs].key = u->nkeys;
 		u->qs[u->nqs].zone = z;
+		u->qs[u->nqs].host = NULL;
 		u->qs[u->nqs].q = dns_query_start(u->dns, name, DNS_T_A);
 		u->nqs++;
 	}
 	u->nkeys++;
+}
+
+bool
+uribl_wants_hosts(const struct policy *pol)
+{
+	size_t i, n = pol_uribl_count(pol);
+
+	for (i = 0; i < n; i++)
+		if (pol_uribl_get(pol, i)->labels > 0)
+			return true;
+	return false;
+}
+
+/* The last n labels of name (all of it when it has fewer). */
+static const char *
+last_labels(const char *name, unsigned n)
+{
+	const char *p = name + strlen(name);
+
+	while (p > name) {
+		if (p[-1] == '.' && --n == 0)
+			return p;
+		p--;
+	}
+	return name;
+}
+
+static unsigned
+count_labels(const char *name)
+{
+	unsigned n = 1;
+
+	for (; *name != '\0'; name++)
+		n += *name == '.';
+	return n;
+}
+
+void
+uribl_host(struct uribl_msg *u, const char *host, const char *key)
+{
+	size_t i, j, k, n;
+
+	if (u == NULL || u->done)
+		return;
+	for (k = 0; k < u->nkeys; k++)
+		if (strcmp(u->keys[k], key) == 0)
+			break;
+	if (k == u->nkeys)
+		return;		/* the key itself was over the limit */
+	n = pol_uribl_count(u->pol);
+	for (i = 0; i < n; i++) {
+		const struct pol_dnsbl *z = pol_uribl_get(u->pol, i);
+		const char *cut;
+		char name[DNS_NAME_MAX + 1];
+
+		if (z->labels == 0)
+			continue;
+		cut = last_labels(host, z->labels);
+		/* no longer than the key: the key's query covers it */
+		if (count_labels(cut) <= count_labels(key))
+			continue;
+		for (j = 0; j < u->nqs; j++)
+			if (u->qs[j].zone == z && u->qs[j].host != NULL &&
+			    strcmp(u->qs[j].host, cut) == 0)
+				break;
+		if (j < u->nqs)
+			continue;
+		if (u->nkeys + u->nhostq >= u->max_lookups) {
+			u->skipped++;
+			continue;
+		}
+		if (!zone_health_usable(u->health, z->zone, ZONE_DOMAIN) ||
+		    query_name(cut, false, z->zone, name, sizeof(name)) != 0)
+			continue;
+		u->qs = xreallocarray(u->qs, u->nqs + 1, sizeof(*u->qs));
+		u->qs[u->nqs].key = k;
+		u->qs[u->nqs].zone = z;
+		u->qs[u->nqs].host = xstrdup(cut);
+		u->qs[u->nqs].q = dns_query_start(u->dns, name, DNS_T_A);
+		u->nqs++;
+		u->nhostq++;
+	}
 }
 
 const struct uribl_result *
@@ -159,8 +248,8 @@ uribl_result(struct uribl_msg *u, uint64_t deadline)
 			for (z = 0; z < nz; z++)
 				if (pol_uribl_get(u->pol, z) == q->zone)
 					zone_listed[z] = true;
-			buf_appendf(&sum, ",listed:%s@%s(%s)", u->keys[q->key],
-			    q->zone->zone, code);
+			buf_appendf(&sum, ",listed:%s@%s(%s)", q->host != NULL ?
+			    q->host : u->keys[q->key], q->zone->zone, code);
 			break;
 		case DNSBL_ERROR_ANSWER:
 			u->res.errors++;

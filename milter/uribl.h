@@ -5,7 +5,8 @@
  * "uribl" zone at once, so the lookups overlap the rest of the message,
  * and the answers are collected at end of message.
  * A domain key is queried as KEY.ZONE, an address reversed
- * (4.3.2.1.ZONE).  Answers are judged as for dnsbl (dnsbl_classify():
+ * (4.3.2.1.ZONE); with the zone option "labels N" the link's host name,
+ * cut to its last N labels, is queried too (HOST.ZONE).  Answers are judged as for dnsbl (dnsbl_classify():
  * codes, mask, error answers never listings, a timeout not a listing).
  * Owns: per message a struct uribl_msg with its queries.
  * Limits: max_lookups keys a message (config uribl_max_lookups), the
@@ -31,6 +32,13 @@ void uribl_free(struct uribl_msg *);
 /* A key found in the message: its queries start now.  NULL msg is
  * fine (nothing to do). */
 void uribl_key(struct uribl_msg *, const char *key, bool is_ip);
+/* A host name of a link whose key (registered domain) was handed to
+ * uribl_key(): queried, cut to the zone's "labels", in each zone that has
+ * that option, when the cut name is longer than the key; a listing counts
+ * for the key.  Each such name counts as a lookup against max_lookups. */
+void uribl_host(struct uribl_msg *, const char *host, const char *key);
+/* Whether a uribl zone of the policy has "labels" (hosts are needed). */
+bool uribl_wants_hosts(const struct policy *);
 
 struct uribl_result {
 	bool listed;

@@ -142,11 +142,16 @@ struct uriscan {
 	char		**keys;
 	size_t		kmask;
 	unsigned	nkeys;
+	/* host names emitted (only with a host callback): the same */
+	uriscan_host_fn	hfn;
+	char		**hosts;	/* owns; kmask + 1 slots */
+	unsigned	nhosts;
 };
 
 static void	scan_chunk(struct uriscan *, unsigned char *, size_t, bool,
 		    bool, size_t *);
-static int	host_key(const char *, size_t, char *, size_t, bool *, bool);
+static int	host_key(const char *, size_t, char *, size_t, bool *, bool,
+		    char *);
 
 /* -- small helpers (locale independent) -- */
 
@@ -227,40 +232,76 @@ psl_get(void)
 
 /* -- keys -- */
 
-static void
-key_emit(struct uriscan *us, const char *key, bool is_ip)
+/* FNV-1a: the slot where a search for str starts. */
+static size_t
+set_slot(const char *str, size_t mask)
 {
 	uint32_t h = 2166136261u;
-	const char *p;
+
+	for (; *str != '\0'; str++)
+		h = (h ^ (unsigned char)*str) * 16777619u;
+	return h & mask;
+}
+
+/*
+ * The set tab (open addressing, mask + 1 slots, never more than half
+ * full): the slot holding str, or the empty slot where it would go.
+ */
+static size_t
+set_find(char *const *tab, size_t mask, const char *str)
+{
 	size_t i;
 
-	for (p = key; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	for (i = h & us->kmask; us->keys[i] != NULL; i = (i + 1) & us->kmask)
-		if (strcmp(us->keys[i], key) == 0)
+	for (i = set_slot(str, mask); tab[i] != NULL; i = (i + 1) & mask)
+		if (strcmp(tab[i], str) == 0)
+			break;
+	return i;
+}
+
+static void
+key_emit(struct uriscan *us, const char *key, const char *host, bool is_ip)
+{
+	size_t i = set_find(us->keys, us->kmask, key);
+
+	if (us->keys[i] == NULL) {
+		if (us->nkeys >= us->lim.max_keys) {
+			us->truncated = true;
 			return;
-	if (us->nkeys >= us->lim.max_keys) {
+		}
+		/* The table holds at least 2 * max_keys slots: never
+		 * full. */
+		if ((us->keys[i] = strdup(key)) == NULL) {
+			us->truncated = true;
+			return;
+		}
+		us->nkeys++;
+		us->fn(us->ctx, key, is_ip);
+	}
+	/* the host names below a key, once each, for lists that list
+	 * them (uribl "labels") */
+	if (us->hfn == NULL || is_ip || strcmp(host, key) == 0)
+		return;
+	i = set_find(us->hosts, us->kmask, host);
+	if (us->hosts[i] != NULL)
+		return;
+	if (us->nhosts >= us->lim.max_keys ||
+	    (us->hosts[i] = strdup(host)) == NULL) {
 		us->truncated = true;
 		return;
 	}
-	/* The table holds at least 2 * max_keys slots: never full. */
-	if ((us->keys[i] = strdup(key)) == NULL) {
-		us->truncated = true;
-		return;
-	}
-	us->nkeys++;
-	us->fn(us->ctx, key, is_ip);
+	us->nhosts++;
+	us->hfn(us->ctx, host, key);
 }
 
 static void
 host_emit(struct uriscan *us, const unsigned char *p, size_t n, bool bare)
 {
-	char key[DNS_NAME_MAX + 1];
+	char key[DNS_NAME_MAX + 1], host[DNS_NAME_MAX + 1];
 	bool is_ip;
 
 	if (n > 0 && host_key((const char *)p, n, key, sizeof(key), &is_ip,
-	    bare) == 0)
-		key_emit(us, key, is_ip);
+	    bare, host) == 0)
+		key_emit(us, key, host, is_ip);
 }
 
 /* -- host normalisation -- */
@@ -364,7 +405,7 @@ unicode_dot(const char *p, size_t n)
 
 static int
 host_key(const char *raw, size_t len, char *out, size_t outlen, bool *is_ip,
-    bool bare)
+    bool bare, char *host)
 {
 	char buf[URISCAN_HOST_RAW_MAX + 1], *a = NULL;
 	const char *reg, *tld;
@@ -486,6 +527,8 @@ host_key(const char *raw, size_t len, char *out, size_t outlen, bool *is_ip,
 	if (reg == NULL || strlen(reg) >= outlen)
 		return -1;
 	memcpy(out, reg, strlen(reg) + 1);
+	if (host != NULL)		/* j <= DNS_NAME_MAX, checked above */
+		memcpy(host, buf, j + 1);
 	return 0;
 }
 
@@ -499,7 +542,7 @@ uri_host_key(const char *host, size_t len, char *out, size_t outlen,
 		is_ip = &ip;
 	if (host == NULL || out == NULL || outlen == 0)
 		return -1;
-	return host_key(host, len, out, outlen, is_ip, false);
+	return host_key(host, len, out, outlen, is_ip, false, NULL);
 }
 
 /* -- finding URLs in a run of text -- */
@@ -1736,6 +1779,17 @@ uriscan_new(const struct uriscan_limits *lim, uriscan_key_fn fn, void *ctx)
 	return us;
 }
 
+int
+uriscan_set_host_fn(struct uriscan *us, uriscan_host_fn hfn)
+{
+	if (us == NULL || us->body_started || us->hosts != NULL)
+		return -1;
+	if ((us->hosts = calloc(us->kmask + 1, sizeof(*us->hosts))) == NULL)
+		return -1;
+	us->hfn = hfn;
+	return 0;
+}
+
 void
 uriscan_header(struct uriscan *us, const char *name, const char *value)
 {
@@ -1843,9 +1897,13 @@ uriscan_free(struct uriscan *us)
 
 	if (us == NULL)
 		return;
-	for (i = 0; i <= us->kmask; i++)
+	for (i = 0; i <= us->kmask; i++) {
 		free(us->keys[i]);
+		if (us->hosts != NULL)
+			free(us->hosts[i]);
+	}
 	free(us->keys);
+	free(us->hosts);
 	free(us->stack);
 	free(us);
 }

@@ -45,6 +45,15 @@ struct uriscan_limits {
  */
 typedef void (*uriscan_key_fn)(void *ctx, const char *key, bool is_ip);
 
+/*
+ * Optional: called once per distinct host name of a link whose key was
+ * emitted (after the key's own call), when the name is longer than its
+ * key: host in lower-case A-labels, key its registered domain.  Not for
+ * IPv4 keys.  At most max_keys host names a message.
+ */
+typedef void (*uriscan_host_fn)(void *ctx, const char *host,
+    const char *key);
+
 struct uriscan;
 
 /*
@@ -55,6 +64,9 @@ struct uriscan;
  */
 struct uriscan *uriscan_new(const struct uriscan_limits *, uriscan_key_fn,
     void *ctx);
+/* Sets the host callback (same ctx); before the body.  -1 on ENOMEM or
+ * when called twice or late. */
+int uriscan_set_host_fn(struct uriscan *, uriscan_host_fn);
 /*
  * One top-level header field, before any body.  value as libmilter gives
  * it (folds "\r\n " or "\n " allowed).  Only Content-Type and

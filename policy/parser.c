@@ -43,7 +43,9 @@ static const char *const reserved_words[] = {
 static const char *const action_words[] = {
 	"accept", "reject", "tempfail", "quarantine", "strip"
 };
-static const char *const bl_options[] = { "codes", "mask", "weight" };
+static const char *const bl_options[] = {
+	"codes", "mask", "weight", "labels"
+};
 static const char *const grey_options[] = {
 	"delay", "window", "expire", "netmask", "autoallow"
 };
@@ -1005,7 +1007,7 @@ parse_bl(struct parser *p, bool uri)
 	size_t *n = uri ? &pol->nuribl : &pol->ndnsbl;
 	size_t *cap = uri ? &pol->capuribl : &pol->capdnsbl;
 	uint32_t *masks = NULL;
-	bool seen[3] = { false, false, false };
+	bool seen[4] = { false, false, false, false };
 	char sug[80], q[80], *zone;
 	size_t i, o;
 
@@ -1050,6 +1052,26 @@ parse_bl(struct parser *p, bool uri)
 		} else if (o == 1) {
 			if (parse_bl_masks(p, &masks, &d.nmasks) != 0)
 				goto fail;
+		} else if (o == 3) {
+			double v;
+
+			/* uribl only: also query each link's host name cut
+			 * to its last N labels, for lists that list host
+			 * names below registered domains */
+			if (!uri) {
+				perr(p, &p->tok, "'labels' is a uribl option");
+				goto fail;
+			}
+			if (p->tok.type != POL_T_WORD ||
+			    pol_parse_num(p->tok.val, &v) != 0 ||
+			    v != (double)(unsigned)v || v < 2 ||
+			    v > POL_URIBL_LABELS_MAX) {
+				expected(p, "a whole number from 2 to 10 "
+				    "after 'labels'", NULL, 0);
+				goto fail;
+			}
+			d.labels = (unsigned)v;
+			next(p);
 		} else {
 			if (p->tok.type != POL_T_WORD ||
 			    pol_parse_num(p->tok.val, &d.weight) != 0) {

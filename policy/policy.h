@@ -401,8 +401,12 @@ struct pol_dnsbl {
 	const uint32_t *masks;			/* owns; NULL: none */
 	size_t nmasks;
 	double weight;				/* 0 when not given */
+	unsigned labels;			/* uribl: also query hosts cut
+						 * to this many labels; 0:
+						 * registered domains only */
 	unsigned line;				/* in the policy file */
 };
+#define POL_URIBL_LABELS_MAX	10
 size_t pol_dnsbl_count(const struct policy *);
 const struct pol_dnsbl *pol_dnsbl_get(const struct policy *, size_t i);
 size_t pol_uribl_count(const struct policy *);

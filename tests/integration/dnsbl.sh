@@ -16,6 +16,11 @@
 #  - early fetch: the blocklist query leaves at connect, before the SPF
 #    query of MAIL, though the rule reading it comes after the SPF rule;
 #    a zone no rule reads is never queried.
+#  - uribl: a zone with "labels N" is also asked the links' host names cut
+#    to N labels; a link to an address is asked reversed; at most 40 link
+#    domains are asked; a link's query leaves while the body streams
+#    (milter_client.py holds the end of the message back);
+#  - a client accepted at connect (trusted) costs no DNS query at all.
 # Zone health (out of use and back) is shown through the daemon in
 # mta_reputation.sh.
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +49,9 @@ $V6.list4.test A 127.0.0.2
 42.2.0.192.err.test A 10.0.0.2
 silent quiet.test
 barrier 5 slow.test
+bad.blogs.example.com.uri.test A 127.0.0.2
+1.0.168.192.uri.test A 127.0.0.2
+stream-listed.example.uri.test A 127.0.0.2
 EOF
 for i in 1 2 3 4 5; do
 	echo "10.2.0.192.z$i.slow.test A 127.0.0.$((i + 1))" >>"$ZONE"
@@ -93,6 +101,21 @@ rule spf:    when spf is fail then reject "5.7.1 SPF"
 rule listed: when dnsbl.listed then reject "5.7.1 listed by %{dnsbl.zone}"
 default accept'
 conf unread 'dnsbl list4.test
+rule spf: when spf is fail then reject "5.7.1 SPF"
+default accept'
+
+conf labels 'uribl uri.test labels 4
+uribl uri2.test
+rule uri: when uribl.listed then reject "5.7.1 link to %{uribl.domains} is listed"
+default accept'
+conf links 'uribl uri.test
+rule uri: when uribl.listed then reject "5.7.1 link to %{uribl.domains} is listed"
+default accept'
+conf trusted 'trusted networks 192.0.2.50/32
+dnsbl list4.test
+uribl uri.test
+rule trusted: when trusted then accept
+rule listed: when dnsbl.listed or uribl.listed then reject "5.7.1 listed"
 rule spf: when spf is fail then reject "5.7.1 SPF"
 default accept'
 
@@ -183,5 +206,79 @@ check unread 192.0.2.14
 is "$(jget 'j["action"]')" accept "unread zone: accepted"
 ok "a zone no rule reads is never queried" \
 	bash -c "! grep -q '^query 14\.2\.0\.192\.' '$DNSLOG'"
+
+# ------------------------------------------------------------ uribl
+# mkbody FILE TEXT: a message whose body is TEXT
+mkbody() { printf 'From: a@ext.test\nTo: bob@corp.test\nSubject: links\n\n%s\n' "$2" >"$1"; }
+# checkm CONF IP FILE: "portcullis check" of FILE
+checkm() {
+	CHECK_ERR=$TEST_TMP/check.$1.err
+	J=$("$PORTCULLIS" check -c "$ETC/$1.conf" --ip "$2" --helo mx.ext.test \
+		--from a@ext.test --rcpt bob@corp.test "$3" 2>"$CHECK_ERR")
+}
+queried() { grep -q -x -F "query $1" "$DNSLOG"; }
+
+# "labels 4": the host name cut to 4 labels is asked too, in that zone only
+mkbody "$TEST_TMP/labels.eml" 'see http://x.bad.blogs.example.com/a and http://good.blogs.example.com/b'
+checkm labels 192.0.2.60 "$TEST_TMP/labels.eml"
+is "$(jget 'j["smtp"]["text"]')" "link to example.com is listed" \
+	"labels 4: a host name listed below its registered domain refuses the message, named by its registered domain" ||
+	diag_file "$CHECK_ERR"
+ok "labels 4: bad.blogs.example.com (x.bad.blogs.example.com cut to 4 labels) was asked" \
+	queried "bad.blogs.example.com.uri.test A"
+ok "labels 4: good.blogs.example.com was asked" queried "good.blogs.example.com.uri.test A"
+ok "labels 4: the registered domain was asked as well" queried "example.com.uri.test A"
+ok "a zone without labels is asked the registered domain only" \
+	bash -c "grep -q -x 'query example.com.uri2.test A' '$DNSLOG' && ! grep -q 'blogs.example.com.uri2.test' '$DNSLOG'"
+
+# an address written as one decimal number is asked reversed
+mkbody "$TEST_TMP/ip.eml" 'click http://3232235521/login'
+checkm links 192.0.2.61 "$TEST_TMP/ip.eml"
+ok "a link to 3232235521 (192.168.0.1) is asked as 1.0.168.192.uri.test" \
+	queried "1.0.168.192.uri.test A"
+is "$(jget 'j["smtp"]["text"]')" "link to 192.168.0.1 is listed" \
+	"... and its listing refuses the message, naming the address"
+
+# at most uribl_max_lookups (default 40) link domains are asked
+body=""
+for i in $(seq 1 50); do body="$body http://www.shop$i.com/"; done
+mkbody "$TEST_TMP/many.eml" "$body"
+checkm links 192.0.2.62 "$TEST_TMP/many.eml"
+is "$(grep -c -E '^query shop[0-9]+\.com\.uri\.test A$' "$DNSLOG")" 40 \
+	"50 link domains: the first 40 (uribl_max_lookups) are asked, no more"
+is "$(jget 'j["action"]')" accept "... the message is judged on those"
+
+# ------------------------------------------------------------ early accept
+# A client the connect stage accepts (a trusted network) costs no query:
+# neither its blocklist, nor its sender's SPF, nor the links of its body.
+printf 'From: a@trusted-sender.test\nTo: bob@corp.test\nSubject: x\n\nhttp://trusted-link.example/\n' >"$TEST_TMP/trusted.eml"
+J=$("$PORTCULLIS" check -c "$ETC/trusted.conf" --ip 192.0.2.50 --helo mx.ext.test \
+	--from a@trusted-sender.test --rcpt bob@corp.test "$TEST_TMP/trusted.eml" 2>"$TEST_TMP/trusted.err")
+is "$(jget 'j["action"]') $(jget 'j["stage"]')" "accept connect" "a trusted client is accepted at connect"
+ok "... and no DNS query was made for it (blocklist, SPF, links)" \
+	bash -c "! grep -q -E '50\.2\.0\.192|trusted-sender|trusted-link' '$DNSLOG'"
+J=$("$PORTCULLIS" check -c "$ETC/trusted.conf" --ip 192.0.2.51 --helo mx.ext.test \
+	--from a@trusted-sender.test --rcpt bob@corp.test "$TEST_TMP/trusted.eml" 2>"$TEST_TMP/trusted.err")
+ok "the same message from an untrusted client: its blocklist is asked" \
+	queried "51.2.0.192.list4.test A"
+
+# ------------------------------------------------------------ streaming
+# The links' lookups start while the body streams: with the end of the
+# message held back by the client, the query has already reached the
+# server.
+echo "socket      = inet:$PORT_MILTER@127.0.0.1" >>"$ETC/links.conf"
+start_portcullis "$ETC/links.conf"
+HOLD=$TEST_TMP/hold
+"$PY" "$(dirname "$0")/milter_client.py" "inet:$PORT_MILTER@127.0.0.1" message \
+	--ip 192.0.2.63 --body 'offer at https://stream-listed.example/x' \
+	--hold "$HOLD" >"$TEST_TMP/stream.json" 2>"$TEST_TMP/stream.err" &
+CLIENT=$!
+ok "the link's lookup reaches the server before the end of the message" \
+	poll 200 0.05 queried "stream-listed.example.uri.test A"
+touch "$HOLD"
+wait "$CLIENT"
+is "$?" 0 "the milter client got a valid answer" || diag_file "$TEST_TMP/stream.err"
+like "$(cat "$TEST_TMP/stream.json")" '"reply": "550 5\.7\.1 link to stream-listed\.example is listed"' \
+	"... the listed link refuses the message at its end"
 
 done_testing

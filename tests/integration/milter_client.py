@@ -19,7 +19,9 @@ SOCKET is inet:PORT@HOST or unix:PATH (as in portcullis.conf).  Scenarios:
   load        --messages M at --concurrency C; prints the same summary
 Message options: --from ADDR --rcpt ADDR (repeatable) --rcpts N (N
 generated recipients) --headers N (N extra header fields) --body-bytes N
---ip IP --helo NAME --subject TEXT.
+--ip IP --helo NAME --subject TEXT --body TEXT (the body, instead of
+generated lines) --hold FILE (after the body, wait until FILE exists
+before the end of message).
 
 Every step the filter did not negotiate away is sent; a step it marked
 "no reply" (SMFIP_NR_*) is not waited for.  Body chunks are at most 65,535
@@ -157,6 +159,17 @@ class Session:
         self.send(SMFIC['macro'], data)
 
 
+def wait_for_file(path, tries=1200, interval=0.05):
+    """Bounded poll until path exists (the test's signal)."""
+    import os
+    import time
+    for _ in range(tries):
+        if os.path.exists(path):
+            return
+        time.sleep(interval)
+    raise ProtocolError('gave up waiting for %s' % path)
+
+
 def decided(ans):
     """A final answer that ends the message (or the session)."""
     return ans is not None and ans[0] not in ('continue', 'skip')
@@ -224,6 +237,9 @@ def run_message(spec, o, drop_at=None, pre=None):
         if decided(a):
             return finish(res, a)
         line = b'The quick brown fox jumps over the lazy dog. 0123456789\r\n'
+        if o.get('body'):
+            line = o['body'].encode() + b'\r\n'
+            o = dict(o, body_bytes=len(line))
         left = o['body_bytes']
         sent = 0
         while left > 0 and not s.proto & P_NOBODY:
@@ -240,6 +256,9 @@ def run_message(spec, o, drop_at=None, pre=None):
         if drop_at is not None:
             res['dropped'] = drop_at
             return res
+        if o.get('hold'):
+            # the body is sent; end of message only once the test says
+            wait_for_file(o['hold'])
         s.send(SMFIC['eob'])
         a = s.reply()
         res['edits'] = [e[0] for e in s.edits]
@@ -289,8 +308,8 @@ def main(argv):
     spec, scen, args = argv[1], argv[2], argv[3:]
     o = {'from': 'alice@ext.test', 'rcpts': [], 'headers': 0,
          'body_bytes': 2000, 'ip': '192.0.2.7', 'helo': 'mx.ext.test',
-         'subject': 'hello', 'at': 'body', 'sessions': 10,
-         'messages': 100, 'concurrency': 8}
+         'subject': 'hello', 'at': 'body', 'body': None, 'sessions': 10,
+         'messages': 100, 'concurrency': 8, 'hold': None}
     i = 0
     while i < len(args):
         k = args[i].lstrip('-').replace('-', '_')
