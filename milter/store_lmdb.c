@@ -336,16 +336,20 @@ put_rec(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t len,
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* Sweeps one step in its own transaction; the number deleted in *n. */
+/* Sweeps one step in its own transaction; the number deleted in *n.
+ * restart: from the first key rather than the remembered position (set
+ * inside the transaction, where the position may be touched). */
 static int
-sweep_txn(struct lmdb_store *st, uint64_t now, size_t max, size_t *n,
-    bool *done)
+sweep_txn(struct lmdb_store *st, uint64_t now, size_t max, bool restart,
+    size_t *n, bool *done)
 {
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 		return rc;
+	if (restart)
+		st->resume_len = 0;
 	if ((rc = sweep_step(st, txn, now, max, n, done)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -401,9 +405,8 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 			break;
 		/* Full: one sweep from the start of the database; retry
 		 * only when it freed something. */
-		st->resume_len = 0;
 		n = 0;
-		if (sweep_txn(st, now, GREY_SWEEP_MAX, &n, &done) != 0 ||
+		if (sweep_txn(st, now, GREY_SWEEP_MAX, true, &n, &done) != 0 ||
 		    n == 0)
 			break;
 		log_warn("greylist store lmdb:%s: map full, swept %zu "
@@ -424,7 +427,8 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 	 */
 	if (sweep_due(st, now)) {
 		n = 0;
-		if ((rc = sweep_txn(st, now, GREY_SWEEP_MAX, &n, &done)) != 0)
+		if ((rc = sweep_txn(st, now, GREY_SWEEP_MAX, false, &n,
+		    &done)) != 0)
 			log_warn("greylist store lmdb:%s: sweep: %s", st->dir,
 			    mdb_strerror(rc));
 	}
@@ -566,13 +570,16 @@ lmdb_sweep(void *h, uint64_t now, size_t max, size_t *n)
 
 	*n = 0;
 	if (max > 0) {
-		rc = sweep_txn(st, now, max, n, &done);
+		rc = sweep_txn(st, now, max, false, n, &done);
 	} else {
 		/* Everything, but in steps: mail keeps flowing meanwhile. */
-		st->resume_len = 0;
-		do
-			rc = sweep_txn(st, now, GREY_SWEEP_MAX, n, &done);
-		while (rc == 0 && !done);
+		bool first = true;
+
+		do {
+			rc = sweep_txn(st, now, GREY_SWEEP_MAX, first, n,
+			    &done);
+			first = false;
+		} while (rc == 0 && !done);
 	}
 	if (rc != 0) {
 		log_err("greylist store lmdb:%s: sweep: %s", st->dir,
