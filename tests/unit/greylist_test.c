@@ -7,7 +7,11 @@
  * Built twice from this file: greylist_test (LMDB and the pure parts) and,
  * with -DGREYLIST_TEST_REDIS, greylist_redis_test (Redis), one TAP plan
  * each; without redis-server the latter prints a TAP SKIP plan.
- * Owns: the temporary directories and the redis-server child.
+ * Time is injected: every check and CLI call is given its `now` (from
+ * T0), never the machine's clock, and no test asserts how long anything
+ * took.
+ * Owns: the temporary directories, the redis-server child and, in
+ * test_lmdb_sigkill, a forked writer killed with SIGKILL.
  */
 
 #include <stdarg.h>
@@ -687,7 +691,7 @@ ONE_STORE static void
 test_lmdb_sweep_batches(void **state)
 {
 	enum { N = 2 * GREY_SWEEP_MAX + 500 };
-	const uint64_t t1 = T0 + WINDOW + 1;	/* every "e" record expired */
+	const uint64_t t1 = T0 + WINDOW + 1;	/* all "e" records expired */
 	struct fixture *f;
 	enum greylist_state st;
 	char rcpt[64];
