@@ -522,6 +522,12 @@ dm_domain_norm(const char *in, char *out)
 	return rc;
 }
 
+int
+dmarc_domain_dns(const char *in, char out[DMARC_DOMAIN_MAX + 1])
+{
+	return dm_domain_norm(in, out);
+}
+
 /* Start offsets of the labels of d, leftmost first; their count. */
 static size_t
 dm_labels(const char *d, size_t off[DM_LABELS_MAX])

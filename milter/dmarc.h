@@ -192,4 +192,10 @@ int	dmarc_org_domain(struct dns *dns, uint64_t deadline_ms,
 const char *dmarc_result_name(enum dmarc_result);
 const char *dmarc_policy_name(enum dmarc_policy);
 
+/*
+ * A From domain as DMARC queries it: lower case, no trailing dot, U-labels
+ * as A-labels (libidn2).  0, or -1 for a name that is not a domain.
+ */
+int	dmarc_domain_dns(const char *in, char out[DMARC_DOMAIN_MAX + 1]);
+
 #endif

@@ -1708,8 +1708,13 @@ core_eoh(struct core_conn *c, struct verdict *v)
 	}
 	/* DMARC's first queries: the record of each From domain */
 	msg_from_domains(m);
-	for (size_t i = 0; i < m->nfrom_domains; i++)
-		msg_prefetch(c, m, "_dmarc.", m->from_domains[i]);
+	for (size_t i = 0; i < m->nfrom_domains; i++) {
+		char d[DMARC_DOMAIN_MAX + 1];
+
+		/* the name DMARC will ask: A-labels for an IDN domain */
+		if (dmarc_domain_dns(m->from_domains[i], d) == 0)
+			msg_prefetch(c, m, "_dmarc.", d);
+	}
 	rc = evaluate(c, &m->eval, POL_STAGE_EOH, &a, rule, text);
 	if (rc < 0) {
 		verdict_on_error(c, v, POL_STAGE_EOH, "policy evaluation");
