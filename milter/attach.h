@@ -32,7 +32,14 @@
 #define ATTACH_MIME_PARTS_MAX		100000
 #define ATTACH_ARCHIVE_DEPTH_MAX	8	/* open readers at once */
 #define ATTACH_ARCHIVE_ENTRIES_MAX	1000000
+#define ATTACH_ARCHIVE_BYTES_MAX	((uint64_t)1 << 40)	/* 1 TiB */
 #define ATTACH_NAMES_MAX		1000	/* names kept in a result */
+#define ATTACH_PART_NAMES_MAX		16	/* different names one part
+						 * gives itself */
+#define ATTACH_PARAMS_MAX		64	/* parameters of one
+						 * Content-Type or
+						 * Content-Disposition field
+						 * compared for repeats */
 #define ATTACH_NAME_MAX			1024	/* bytes of one normalised
 						 * name component */
 #define ATTACH_PATH_MAX			4096	/* bytes of a full name
