@@ -11,6 +11,10 @@
  * depth, entries and decompressed bytes per message; archives are never
  * copied into memory: readers pull from the decoded part or from the
  * outer archive's entry data.
+ * Broken multiparts (GMime splits them one way, mail clients may another)
+ * are found by the pre-scan (missing end boundary) and the walk (boundary
+ * parameter, no part, header fields in preamble or epilogue, whose names
+ * are read too): they set the limits flag.
  * Errors: 0 / -1 with errno (I/O); allocation failure aborts (util.h,
  * GLib); hostile input only ever sets the limits flag.
  */

@@ -8,8 +8,11 @@
  * libarchive readers; process-wide, GMime's one-time initialisation
  * (attach_init(), pthread_once).
  * Limits: struct attach_limits (MIME depth and parts, archive depth,
- * entries and decompressed bytes) and the ATTACH_* constants below; a
- * limit hit sets attach_result.limits and never truncates silently.
+ * entries and decompressed bytes; portcullis.conf attachment_* keys) and
+ * the ATTACH_* constants below; a limit hit, or a broken multipart, sets
+ * attach_result.limits and never truncates silently.  Every name of a
+ * part counts (each Content-Disposition and Content-Type field, every
+ * name/filename parameter, RFC 2231 sections read both ways).
  * Errors: 0 / -1 (ENOMEM, I/O); limits and undecodable input are results,
  * not errors.
  */
@@ -90,7 +93,11 @@ struct attach_result {
 	bool	  encrypted;	/* an encrypted archive or entry was seen */
 	bool	  limits;	/* a limit was exceeded, or a part or an
 				 * archive could not be parsed as what it
-				 * claims to be */
+				 * claims to be, or a multipart is broken
+				 * (no, empty or white-space-ended boundary,
+				 * boundary never seen, end boundary missing,
+				 * part header fields in a preamble or
+				 * epilogue); the names found still count */
 	char	  limit_what[96]; /* the first such, for the log:
 				 * "mime_depth 30", "corrupt zip in x.zip" */
 };

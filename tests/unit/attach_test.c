@@ -2,11 +2,14 @@
  * attach_test.c - unit tests for milter/attach.c (attachment names,
  * archives, limits, the strip action).
  * Owns: the cases of tests/data/attach/expect.txt (format at its top; the
- * corpus and the file are made by tests/data/attach/gen.py), one cmocka
+ * corpus and the file are made by tests/data/attach/gen.py) and of
+ * expect2.txt (gen2.py: repeated names, broken multiparts, 1,000-deep
+ * nesting), one cmocka
  * test each, run on the file as is and converted to CRLF; table-driven
  * attach_name_normalise() rows; generated hostile messages (1,000-deep
  * multipart and message/rfc822 nesting, 2,000 parts); the archive_bytes
- * memory bound (peak RSS growth while scanning the bombs); strip cases
+ * memory bound (peak RSS growth of a forked child scanning the bombs,
+ * under archive_bytes + BOMB_OVERHEAD); strip cases
  * whose output is scanned again.
  * Block list of every test: exe com scr bat js vbs lnk iso cmd hta.
  * Finds the corpus through $abs_top_srcdir or $srcdir (default ".");
@@ -813,6 +816,12 @@ test_strip(void **state)
 	strip_one("zip_encrypted.eml", true, 1, "enc.zip/sub/tool.exe", text);
 	strip_one("single_part_exe.eml", false, 1, "The attachment tool.exe "
 	    "was removed", NULL);
+	/* the blocked name is the part's second: the part goes all the
+	 * same, and the notice names the blocked one */
+	strip_one("dup_filename.eml", false, 1, "The attachment a.exe was "
+	    "removed", NULL);
+	strip_one("disp_all_four.eml", true, 1, "The attachment k4.hta was "
+	    "removed", NULL);
 	fd = corpus_fd("single_part_exe.eml", false);
 	assert_int_equal(attach_strip(fd, NULL, blocked_fn, NULL, &s), 0);
 	assert_string_equal(s.content_type, "text/plain; charset=us-ascii");
