@@ -11,6 +11,10 @@
  * depth, entries and decompressed bytes per message; archives are never
  * copied into memory: readers pull from the decoded part or from the
  * outer archive's entry data.
+ * Broken multiparts (GMime splits them one way, mail clients may another)
+ * are found by the pre-scan (missing end boundary) and the walk (boundary
+ * parameter, no part, header fields in preamble or epilogue, whose names
+ * are read too): they set the limits flag.
  * Errors: 0 / -1 with errno (I/O); allocation failure aborts (util.h,
  * GLib); hostile input only ever sets the limits flag.
  */
@@ -210,6 +214,7 @@ struct scan {
 					 * name (strip) */
 	char	*part_first;		/* owns: its first blocked name */
 	bool	 failed;		/* internal failure (errno set) */
+	GMimeParserOptions *opts;	/* owns: for parsing part fields */
 	char	 path[ATTACH_PATH_MAX];	/* name of the archive being read */
 	char	 comp[ATTACH_NAME_MAX + 1];
 };
@@ -217,6 +222,7 @@ struct scan {
 static void
 limit_set(struct scan *sc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static GMimeParserOptions *parser_options(void);
 
 static void
 limit_set(struct scan *sc, const char *fmt, ...)
@@ -293,7 +299,9 @@ limits_get(const struct attach_limits *in, struct attach_limits *l)
 	    ATTACH_ARCHIVE_ENTRIES_MAX);
 #undef LIM
 	l->archive_bytes = in->archive_bytes == 0 ?
-	    ATTACH_ARCHIVE_BYTES_DEFAULT : in->archive_bytes;
+	    ATTACH_ARCHIVE_BYTES_DEFAULT : in->archive_bytes >
+	    ATTACH_ARCHIVE_BYTES_MAX ? ATTACH_ARCHIVE_BYTES_MAX :
+	    in->archive_bytes;
 }
 
 /* ---------------------------------------------------------------- */
@@ -718,48 +726,262 @@ part_stream(GMimePart *part)
 	return f;
 }
 
+/* The names one part gives itself, normalised, each once. */
+struct pnames {
+	char	*v[ATTACH_PART_NAMES_MAX];	/* owns */
+	size_t	 n;
+};
+
+static void
+pnames_push(struct scan *sc, struct pnames *pn, const char *raw)
+{
+	char *n = xmalloc(ATTACH_NAME_MAX + 1);
+	size_t i;
+
+	name_component(raw, n);
+	for (i = 0; i < pn->n && n[0] != '\0'; i++)
+		if (strcmp(pn->v[i], n) == 0)
+			break;
+	if (n[0] == '\0' || i < pn->n) {
+		free(n);
+		return;
+	}
+	if (pn->n == ATTACH_PART_NAMES_MAX) {
+		/* more names than any mail client writes: what the others
+		 * say is not looked at, so it is a limit */
+		limit_set(sc, "part_names %u", ATTACH_PART_NAMES_MAX);
+		free(n);
+		return;
+	}
+	pn->v[pn->n++] = n;
+}
+
+static void
+pnames_free(struct pnames *pn)
+{
+	while (pn->n > 0)
+		free(pn->v[--pn->n]);
+}
+
+/* Every "name" and "filename" parameter of l, whatever its case, all
+ * duplicates included (GMime keeps them, RFC 2231 already decoded). */
+static void
+params_names(struct scan *sc, struct pnames *pn, GMimeParamList *l)
+{
+	GMimeParam *p;
+	const char *k, *v;
+	int i, n;
+
+	if (l == NULL)
+		return;
+	n = g_mime_param_list_length(l);
+	for (i = 0; i < n; i++) {
+		p = g_mime_param_list_get_parameter_at(l, i);
+		k = g_mime_param_get_name(p);
+		v = g_mime_param_get_value(p);
+		if (k != NULL && v != NULL && (str_ieq(k, "filename") ||
+		    str_ieq(k, "name")))
+			pnames_push(sc, pn, v);
+	}
+}
+
 /*
- * Names of one part: Content-Disposition filename, and Content-Type name
- * when it differs (a mismatch is a known trick: both are checked).  GMime
- * has decoded RFC 2231 and RFC 2047 already.  Then, for a part that is
- * not a plain text body, its archive members.  0, or -1.
+ * Splits a raw field value at the ';' outside quoted strings: the offsets
+ * of up to ATTACH_PARAMS_MAX + 1 pieces (the first is the type).  The
+ * number of pieces, or 0 when there are more.
+ */
+struct pieces {
+	size_t	 st[ATTACH_PARAMS_MAX + 1], en[ATTACH_PARAMS_MAX + 1];
+	size_t	 ks[ATTACH_PARAMS_MAX + 1], kl[ATTACH_PARAMS_MAX + 1];
+	bool	 keep[ATTACH_PARAMS_MAX + 1];
+};
+
+static size_t
+params_split(const char *raw, struct pieces *pc)
+{
+	size_t i, n = 0;
+	bool q = false;
+
+	pc->st[0] = 0;
+	for (i = 0; raw[i] != '\0'; i++) {
+		if (q && raw[i] == '\\' && raw[i + 1] != '\0')
+			i++;
+		else if (raw[i] == '"')
+			q = !q;
+		else if (!q && raw[i] == ';') {
+			pc->en[n++] = i;
+			if (n > ATTACH_PARAMS_MAX)
+				return 0;
+			pc->st[n] = i + 1;
+		}
+	}
+	pc->en[n++] = i;
+	return n;
+}
+
+/* The parameter name of the piece raw[s..e) ("filename*1*"), trimmed. */
+static void
+piece_key(const char *raw, size_t s, size_t e, size_t *ks, size_t *kl)
+{
+	while (s < e && strchr(" \t\r\n", raw[s]) != NULL)
+		s++;
+	*ks = s;
+	while (s < e && raw[s] != '=' && strchr(" \t\r\n", raw[s]) == NULL)
+		s++;
+	*kl = s - *ks;
+}
+
+/*
+ * The raw value with each repeated parameter (same name, any case, the
+ * RFC 2231 section "*N" included) kept only once: its first occurrence,
+ * or keep_last its last.  NULL when nothing repeats.  Mail clients differ
+ * in which one they believe (and GMime glues repeated sections together:
+ * "a." "exe" "pdf" -> "a.exepdf"), so both readings are checked.  More
+ * than ATTACH_PARAMS_MAX parameters is a limit.
+ */
+static char *
+params_variant(struct scan *sc, const char *raw, bool keep_last)
+{
+	struct pieces *pc = xmalloc(sizeof *pc);
+	size_t n, i, j;
+	bool dup = false;
+	struct buf b;
+	char *out = NULL;
+
+	if ((n = params_split(raw, pc)) == 0) {
+		limit_set(sc, "part_params %u", ATTACH_PARAMS_MAX);
+		goto done;
+	}
+	for (i = 1; i < n; i++) {
+		piece_key(raw, pc->st[i], pc->en[i], &pc->ks[i], &pc->kl[i]);
+		pc->keep[i] = true;
+	}
+	for (i = 1; i < n; i++)
+		for (j = i + 1; j < n; j++) {
+			if (pc->kl[i] == 0 || !mem_ieq(raw + pc->ks[i],
+			    pc->kl[i], raw + pc->ks[j], pc->kl[j]))
+				continue;
+			dup = true;
+			pc->keep[keep_last ? i : j] = false;
+		}
+	if (!dup)
+		goto done;
+	buf_init(&b, strlen(raw) + 1);
+	(void)buf_append(&b, raw, pc->en[0]);
+	for (i = 1; i < n; i++)
+		if (pc->keep[i]) {
+			(void)buf_append(&b, ";", 1);
+			(void)buf_append(&b, raw + pc->st[i],
+			    pc->en[i] - pc->st[i]);
+		}
+	out = xstrdup(b.p);
+	buf_free(&b);
+done:
+	free(pc);
+	return out;
+}
+
+/* The names in one Content-Type (is_type) or Content-Disposition
+ * value, read as is and with repeated parameters reduced both ways. */
+static void
+field_names(struct scan *sc, struct pnames *pn, const char *raw,
+    bool is_type)
+{
+	GMimeContentType *ct;
+	GMimeContentDisposition *cd;
+	char *var[2] = { NULL, NULL }, *conv = NULL;
+	const char *v;
+	int k;
+
+	/* raw 8-bit text: UTF-8 if valid, else the fallback charsets, as
+	 * GMime does for the fields it parses itself */
+	if (!g_utf8_validate(raw, -1, NULL))
+		raw = conv = g_mime_utils_decode_8bit(sc->opts, raw,
+		    strlen(raw));
+	var[0] = params_variant(sc, raw, false);
+	var[1] = var[0] != NULL ? params_variant(sc, raw, true) : NULL;
+	for (k = -1; k < 2; k++) {
+		v = k < 0 ? raw : var[k];
+		if (v == NULL)
+			continue;
+		if (is_type) {
+			ct = g_mime_content_type_parse(sc->opts, v);
+			params_names(sc, pn,
+			    g_mime_content_type_get_parameters(ct));
+			g_object_unref(ct);
+		} else {
+			cd = g_mime_content_disposition_parse(sc->opts, v);
+			params_names(sc, pn,
+			    g_mime_content_disposition_get_parameters(cd));
+			g_object_unref(cd);
+		}
+	}
+	free(var[0]);
+	free(var[1]);
+	g_free(conv);
+}
+
+/*
+ * Every name a part gives itself: each Content-Disposition field first
+ * (filename, filename*, continuations), then each Content-Type field
+ * (name, name*), every occurrence of a repeated field or parameter.  An
+ * attacker writes a harmless name in one place and "x.exe" in another;
+ * mail clients differ in which they show and save, so all of them count.
+ */
+static void
+part_names(struct scan *sc, GMimeObject *obj, struct pnames *pn)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+	GMimeHeader *h;
+	const char *nm, *raw;
+	int i, n, pass;
+
+	if (hl == NULL)
+		return;
+	n = g_mime_header_list_get_count(hl);
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			h = g_mime_header_list_get_header_at(hl, i);
+			nm = g_mime_header_get_name(h);
+			if (nm == NULL || !str_ieq(nm, pass == 0 ?
+			    "Content-Disposition" : "Content-Type"))
+				continue;
+			if ((raw = g_mime_header_get_raw_value(h)) == NULL &&
+			    (raw = g_mime_header_get_value(h)) == NULL)
+				continue;
+			field_names(sc, pn, raw, pass == 1);
+		}
+}
+
+/*
+ * Names of one part (part_names()), then, for a part that is not a plain
+ * text body, its archive members.  0, or -1.
  */
 static int
 part_scan(struct scan *sc, GMimeObject *obj)
 {
-	const char *fn, *nm, *claim;
+	const char *claim = NULL;
 	GMimeContentType *ct;
-	char *n1, *n2;
+	struct pnames pn;
 	struct asrc src;
+	size_t i;
 	int rv = 0;
 
-	fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
-	nm = g_mime_object_get_content_type_parameter(obj, "name");
-	n1 = xmalloc(ATTACH_NAME_MAX + 1);
-	n2 = xmalloc(ATTACH_NAME_MAX + 1);
-	n1[0] = n2[0] = '\0';
-	if (fn != NULL)
-		name_component(fn, n1);
-	if (nm != NULL)
-		name_component(nm, n2);
-	if (n1[0] != '\0')
-		name_add(sc, n1);
-	if (n2[0] != '\0' && strcmp(n1, n2) != 0)
-		name_add(sc, n2);
+	pn.n = 0;
+	part_names(sc, obj, &pn);
+	for (i = 0; i < pn.n; i++)
+		name_add(sc, pn.v[i]);
 	if (!GMIME_IS_PART(obj) || sc->archive_stop)
 		goto out;
 	ct = g_mime_object_get_content_type(obj);
 	/* a body text is no archive: spare the readers' detection */
-	if (n1[0] == '\0' && n2[0] == '\0' && ct != NULL &&
+	if (pn.n == 0 && ct != NULL &&
 	    g_mime_content_type_is_type(ct, "text", "*"))
 		goto out;
-	claim = NULL;
-	if (n1[0] != '\0')
-		claim = archive_claim(n1);
-	if (claim == NULL && n2[0] != '\0')
-		claim = archive_claim(n2);
+	for (i = 0; i < pn.n && claim == NULL; i++)
+		claim = archive_claim(pn.v[i]);
 	(void)snprintf(sc->path, sizeof sc->path, "%s",
-	    n1[0] != '\0' ? n1 : n2[0] != '\0' ? n2 : UNNAMED);
+	    pn.n > 0 ? pn.v[0] : UNNAMED);
 	memset(&src, 0, sizeof src);
 	src.sc = sc;
 	src.size = -1;
@@ -770,9 +992,95 @@ part_scan(struct scan *sc, GMimeObject *obj)
 	free(src.buf);
 	g_object_unref(src.stream);
 out:
-	free(n1);
-	free(n2);
+	pnames_free(&pn);
 	return rv;
+}
+
+/*
+ * Header fields written in the preamble or epilogue of a multipart (the
+ * text GMime keeps outside its parts): a part there is one some mail
+ * clients show (when they guess a broken boundary) and we did not look
+ * into.  Its names count, and it sets the limit: not silently skipped.
+ */
+static void
+loose_text_names(struct scan *sc, const char *text, const char *where)
+{
+	struct pnames pn;
+	struct buf f;
+	const char *l, *e, *c;
+	size_t len, i;
+	bool is_type = false, in = false, seen = false;
+
+	if (text == NULL)
+		return;
+	pn.n = 0;
+	buf_init(&f, ATTACH_FIELD_MAX);
+	for (l = text; ; l = e + 1) {
+		e = strchr(l, '\n');
+		len = e != NULL ? (size_t)(e - l) : strlen(l);
+		while (len > 0 && l[len - 1] == '\r')
+			len--;
+		if (in && len > 0 && (l[0] == ' ' || l[0] == '\t')) {
+			(void)buf_append(&f, l, len);	/* a fold */
+			goto next;
+		}
+		if (in && f.p != NULL) {
+			field_names(sc, &pn, f.p, is_type);
+			seen = true;
+		}
+		in = false;
+		f.len = 0;
+		if (f.p != NULL)
+			f.p[0] = '\0';
+		c = memchr(l, ':', len);
+		if (c != NULL && (mem_ieq(l, (size_t)(c - l), "Content-Type",
+		    12) || mem_ieq(l, (size_t)(c - l), "Content-Disposition",
+		    19))) {
+			is_type = c - l == 12;
+			in = true;
+			(void)buf_append(&f, c + 1, len - (size_t)(c - l) - 1);
+		}
+next:
+		if (e == NULL)
+			break;
+	}
+	if (in && f.p != NULL) {
+		field_names(sc, &pn, f.p, is_type);
+		seen = true;
+	}
+	if (seen)
+		limit_set(sc, "broken multipart: part header in the %s",
+		    where);
+	for (i = 0; i < pn.n; i++)
+		name_add(sc, pn.v[i]);
+	pnames_free(&pn);
+	buf_free(&f);
+}
+
+/*
+ * A multipart GMime could not split cleanly: no usable boundary (none,
+ * empty, or ending in white space, which RFC 2046 section 5.1.1 forbids
+ * and clients trim or not), or no part at all (the boundary never
+ * appears).  What lies there was not inspected as a part: limits.
+ */
+static void
+multipart_check(struct scan *sc, GMimeMultipart *mp, int cnt)
+{
+	/* the parameter as received: g_mime_multipart_get_boundary()
+	 * would make one up */
+	const char *b = g_mime_object_get_content_type_parameter(
+	    (GMimeObject *)mp, "boundary");
+	size_t n = b != NULL ? strlen(b) : 0;
+
+	if (n == 0)
+		limit_set(sc, "broken multipart: no boundary");
+	else if (b[n - 1] == ' ' || b[n - 1] == '\t')
+		limit_set(sc, "broken multipart: boundary ends in white "
+		    "space");
+	else if (cnt == 0)
+		limit_set(sc, "broken multipart: the boundary never appears");
+	loose_text_names(sc, g_mime_multipart_get_prologue(mp), "preamble");
+	loose_text_names(sc, g_mime_multipart_get_epilogue(mp), "epilogue");
 }
 
 /* ---------------------------------------------------------------- */
@@ -811,7 +1119,20 @@ struct prescan {
 	char	*cte;		/* owns */
 	int64_t	 cut;		/* -1: none */
 	char	 what[96];
+	bool	 unclosed;	/* a multipart with a boundary ended without
+				 * its close delimiter "--B--" */
 };
+
+/* Frames above keep end with their parent's boundary or the input. */
+static void
+pre_note_unclosed(struct prescan *ps, size_t keep)
+{
+	size_t i;
+
+	for (i = keep; i < ps->nfr; i++)
+		if (ps->fr[i].boundary != NULL)
+			ps->unclosed = true;
+}
 
 static void
 pre_pop(struct prescan *ps, size_t keep)
@@ -1018,6 +1339,7 @@ pre_line(struct prescan *ps, const char *l, size_t n, int64_t off,
 	}
 	if ((i = pre_boundary(ps, l, n, &final)) < 0)
 		return;
+	pre_note_unclosed(ps, (size_t)i + 1);
 	if (final) {
 		pre_pop(ps, (size_t)i);
 		return;
@@ -1031,7 +1353,7 @@ pre_line(struct prescan *ps, const char *l, size_t n, int64_t off,
 /* Sets *cut to the offset GMime may read up to (-1: all).  0, or -1. */
 static int
 prescan(int fd, const struct attach_limits *lim, int64_t *cut, char *what,
-    size_t whatlen)
+    size_t whatlen, bool *unclosed)
 {
 	struct prescan ps;
 	char *chunk, *line;
@@ -1089,6 +1411,9 @@ prescan(int fd, const struct attach_limits *lim, int64_t *cut, char *what,
 	*cut = ps.cut;
 	if (ps.cut >= 0)
 		(void)snprintf(what, whatlen, "%s", ps.what);
+	else if (rv == 0)
+		pre_note_unclosed(&ps, 0);
+	*unclosed = ps.unclosed;
 	pre_pop(&ps, 0);
 	free(ps.fr);
 	free(ps.ct_first);
@@ -1159,6 +1484,7 @@ walk(struct scan *sc, GMimeMessage *msg, struct walk *w)
 		if (GMIME_IS_MULTIPART(cur.obj)) {
 			cnt = g_mime_multipart_get_count(
 			    (GMimeMultipart *)cur.obj);
+			multipart_check(sc, (GMimeMultipart *)cur.obj, cnt);
 			/* reversed, so they pop in message order */
 			for (i = cnt; i-- > 0;)
 				node_push(&st, &n, &cap,
@@ -1252,12 +1578,17 @@ parse(int fd, struct scan *sc, struct parsed *p)
 	char first[512];
 	ssize_t n;
 	int dfd;
+	bool unclosed = false;
 
 	memset(p, 0, sizeof *p);
-	if (prescan(fd, &sc->lim, &cut, what, sizeof what) == -1)
+	if (prescan(fd, &sc->lim, &cut, what, sizeof what, &unclosed) == -1)
 		return -1;
 	if (cut >= 0)
 		limit_set(sc, "%s", what);
+	/* GMime ends such a multipart at its parent's boundary or at the
+	 * end; clients may not: a broken multipart (RFC 2046 5.1.1) */
+	if (unclosed)
+		limit_set(sc, "broken multipart: missing end boundary");
 	n = pread(fd, first, sizeof first - 1, 0);
 	if (n > 0) {
 		char *lf = memchr(first, '\n', (size_t)n);
@@ -1291,6 +1622,14 @@ scan_init(struct scan *sc, const struct attach_limits *lim,
 	sc->fn = fn;
 	sc->ctx = ctx;
 	sc->res = res;
+	sc->opts = parser_options();
+}
+
+static void
+scan_free(struct scan *sc)
+{
+	g_mime_parser_options_free(sc->opts);
+	free(sc);
 }
 
 int
@@ -1311,7 +1650,7 @@ attach_scan(int fd, const struct attach_limits *lim, attach_blocked_fn fn,
 		rv = walk_locale(sc, p.msg, NULL);
 		g_object_unref(p.msg);
 	}
-	free(sc);
+	scan_free(sc);
 	return rv;
 }
 
@@ -1458,7 +1797,7 @@ done:
 	if (p.msg != NULL)
 		g_object_unref(p.msg);
 	attach_result_free(&res);
-	free(sc);
+	scan_free(sc);
 	return rv;
 }
 

@@ -8,8 +8,11 @@
  * libarchive readers; process-wide, GMime's one-time initialisation
  * (attach_init(), pthread_once).
  * Limits: struct attach_limits (MIME depth and parts, archive depth,
- * entries and decompressed bytes) and the ATTACH_* constants below; a
- * limit hit sets attach_result.limits and never truncates silently.
+ * entries and decompressed bytes; portcullis.conf attachment_* keys) and
+ * the ATTACH_* constants below; a limit hit, or a broken multipart, sets
+ * attach_result.limits and never truncates silently.  Every name of a
+ * part counts (each Content-Disposition and Content-Type field, every
+ * name/filename parameter, RFC 2231 sections read both ways).
  * Errors: 0 / -1 (ENOMEM, I/O); limits and undecodable input are results,
  * not errors.
  */
@@ -32,7 +35,14 @@
 #define ATTACH_MIME_PARTS_MAX		100000
 #define ATTACH_ARCHIVE_DEPTH_MAX	8	/* open readers at once */
 #define ATTACH_ARCHIVE_ENTRIES_MAX	1000000
+#define ATTACH_ARCHIVE_BYTES_MAX	((uint64_t)1 << 40)	/* 1 TiB */
 #define ATTACH_NAMES_MAX		1000	/* names kept in a result */
+#define ATTACH_PART_NAMES_MAX		16	/* different names one part
+						 * gives itself */
+#define ATTACH_PARAMS_MAX		64	/* parameters of one
+						 * Content-Type or
+						 * Content-Disposition field
+						 * compared for repeats */
 #define ATTACH_NAME_MAX			1024	/* bytes of one normalised
 						 * name component */
 #define ATTACH_PATH_MAX			4096	/* bytes of a full name
@@ -83,7 +93,11 @@ struct attach_result {
 	bool	  encrypted;	/* an encrypted archive or entry was seen */
 	bool	  limits;	/* a limit was exceeded, or a part or an
 				 * archive could not be parsed as what it
-				 * claims to be */
+				 * claims to be, or a multipart is broken
+				 * (no, empty or white-space-ended boundary,
+				 * boundary never seen, end boundary missing,
+				 * part header fields in a preamble or
+				 * epilogue); the names found still count */
 	char	  limit_what[96]; /* the first such, for the log:
 				 * "mime_depth 30", "corrupt zip in x.zip" */
 };

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "config.h"
 #include "metrics.h"
 #include "suggest.h"
@@ -218,12 +219,64 @@ parse_count(const char *v, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* A byte count: digits, then optionally K, M or G (powers of 1024).
+ * 0, or -1 when not one or not within 1..max. */
+static int
+parse_bytes(const char *v, uint64_t max, uint64_t *out)
+{
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		shift = 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30, end++;
+	if (*end != '\0' || n == 0 || n > (max >> shift))
+		return -1;
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
+/* The attachment limit keys: name, field, ceiling (attach.h). */
+static unsigned *
+attach_count_key(struct config *c, const char *key, unsigned long *max)
+{
+	if (strcmp(key, "attachment_mime_depth") == 0) {
+		*max = ATTACH_MIME_DEPTH_MAX;
+		return &c->attachment_mime_depth;
+	}
+	if (strcmp(key, "attachment_parts") == 0) {
+		*max = ATTACH_MIME_PARTS_MAX;
+		return &c->attachment_parts;
+	}
+	if (strcmp(key, "attachment_archive_depth") == 0) {
+		*max = ATTACH_ARCHIVE_DEPTH_MAX;
+		return &c->attachment_archive_depth;
+	}
+	if (strcmp(key, "attachment_archive_entries") == 0) {
+		*max = ATTACH_ARCHIVE_ENTRIES_MAX;
+		return &c->attachment_archive_entries;
+	}
+	return NULL;
+}
+
 static const char *const config_keys[] = {
 	"socket", "policy", "authserv_id", "resolver", "dns_timeout",
 	"greylist_store", "geoip_db", "geoip_asn_db", "user", "on_error",
 	"pidfile", "dnsbl_probe_interval", "uribl_max_lookups",
 	"dkim_max_signatures", "greylist_on_error", "metrics",
-	"metrics_allow_remote", "report_store", NULL
+	"metrics_allow_remote", "report_store", "attachment_mime_depth",
+	"attachment_parts", "attachment_archive_depth",
+	"attachment_archive_entries", "attachment_archive_bytes", NULL
 };
 
 static void
@@ -238,6 +291,8 @@ static void
 config_apply(struct config *c, struct cfg_pos *pos, const char *key,
     unsigned kcol, const char *v, unsigned vcol)
 {
+	unsigned long amax;
+
 #define BAD(...) diag_add(pos->d, true, "%s:%u:%u: " __VA_ARGS__)
 	if (strcmp(key, "socket") == 0) {
 		if (!valid_socket(v))
@@ -342,6 +397,23 @@ config_apply(struct config *c, struct cfg_pos *pos, const char *key,
 			    CONFIG_DKIM_SIGS_MAX);
 		else
 			c->dkim_max_signatures = (unsigned)n;
+	} else if (attach_count_key(c, key, &amax) != NULL) {
+		unsigned long n;
+
+		if (parse_count(v, amax, &n) != 0 || n == 0)
+			BAD("invalid %s '%s' (a number from 1 to %lu)",
+			    pos->file, pos->line, vcol, key, v, amax);
+		else
+			*attach_count_key(c, key, &amax) = (unsigned)n;
+	} else if (strcmp(key, "attachment_archive_bytes") == 0) {
+		uint64_t n;
+
+		if (parse_bytes(v, ATTACH_ARCHIVE_BYTES_MAX, &n) != 0)
+			BAD("invalid attachment_archive_bytes '%s' (bytes, "
+			    "or with K, M or G, from 1 to 1024G)", pos->file,
+			    pos->line, vcol, v);
+		else
+			c->attachment_archive_bytes = n;
 	} else if (strcmp(key, "greylist_on_error") == 0) {
 		if (strcmp(v, "pass") == 0)
 			c->greylist_tempfail = false;
@@ -441,6 +513,11 @@ config_defaults(const char *dir)
 	c->dnsbl_probe_ms = CONFIG_PROBE_DEFAULT;
 	c->uribl_max_lookups = CONFIG_URIBL_LOOKUPS_DEFAULT;
 	c->dkim_max_signatures = CONFIG_DKIM_SIGS_DEFAULT;
+	c->attachment_mime_depth = ATTACH_MIME_DEPTH_DEFAULT;
+	c->attachment_parts = ATTACH_MIME_PARTS_DEFAULT;
+	c->attachment_archive_depth = ATTACH_ARCHIVE_DEPTH_DEFAULT;
+	c->attachment_archive_entries = ATTACH_ARCHIVE_ENTRIES_DEFAULT;
+	c->attachment_archive_bytes = ATTACH_ARCHIVE_BYTES_DEFAULT;
 	c->greylist_store = xstrdup("lmdb:" LOCALSTATEDIR
 	    "/lib/portcullis/greylist");
 	c->on_error = ON_ERROR_TEMPFAIL;

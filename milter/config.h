@@ -48,6 +48,12 @@ struct config {
 	unsigned dnsbl_probe_ms;	/* zone health interval, 0: off */
 	unsigned uribl_max_lookups;	/* link domains looked up a message */
 	unsigned dkim_max_signatures;	/* signatures verified a message */
+	/* attachment inspection limits (struct attach_limits, attach.h) */
+	unsigned attachment_mime_depth;
+	unsigned attachment_parts;
+	unsigned attachment_archive_depth;
+	unsigned attachment_archive_entries;
+	uint64_t attachment_archive_bytes;
 	bool greylist_tempfail;	/* greylist_on_error = tempfail */
 	char *metrics;		/* owns; metrics listen address in
 				 * canonical form ("127.0.0.1:9790",

@@ -430,9 +430,24 @@ attach_blocked_cb(void *ctx, const char *name)
 	return pol_attachment_blocked(ctx, base != NULL ? base + 1 : name);
 }
 
+/* The attachment limits of the configuration (attachment_* keys). */
+static void
+attach_limits_of(const struct core_conn *c, struct attach_limits *l)
+{
+	const struct config *cfg = conn_cfg(c);
+
+	l->mime_depth = cfg->attachment_mime_depth;
+	l->mime_parts = cfg->attachment_parts;
+	l->archive_depth = cfg->attachment_archive_depth;
+	l->archive_entries = cfg->attachment_archive_entries;
+	l->archive_bytes = cfg->attachment_archive_bytes;
+}
+
 static int
 attach_compute(struct core_conn *c, struct msg *m)
 {
+	struct attach_limits lim;
+
 	if (m->attach_done)
 		return 0;
 	if (m->spool == NULL || m->spool_failed || fflush(m->spool) != 0) {
@@ -440,7 +455,8 @@ attach_compute(struct core_conn *c, struct msg *m)
 		    "inspection", c->qid[0] ? c->qid : "-");
 		return -1;
 	}
-	if (attach_scan(fileno(m->spool), NULL, attach_blocked_cb,
+	attach_limits_of(c, &lim);
+	if (attach_scan(fileno(m->spool), &lim, attach_blocked_cb,
 	    c->snap->pol, &m->att) != 0) {
 		log_err("%s: attachment inspection failed",
 		    c->qid[0] ? c->qid : "-");
@@ -464,10 +480,12 @@ static int
 strip_body(struct core_conn *c, struct msg *m, struct verdict *v)
 {
 	struct attach_stripped st;
+	struct attach_limits lim;
 
 	memset(&st, 0, sizeof(st));
+	attach_limits_of(c, &lim);
 	if (m->spool == NULL || m->spool_failed || fflush(m->spool) != 0 ||
-	    attach_strip(fileno(m->spool), NULL, attach_blocked_cb,
+	    attach_strip(fileno(m->spool), &lim, attach_blocked_cb,
 	    c->snap->pol, &st) != 0) {
 		log_err("%s: strip failed; tempfail", c->qid[0] ? c->qid :
 		    "-");

@@ -7,8 +7,11 @@
 #  (2) with a "strip" rule the message is delivered without the
 #      attachment: the delivered copy has the notice naming it, keeps the
 #      text part, and no longer has the executable's bytes; a clean message
-#      is delivered untouched;
-#  (3) "portcullis check" agrees with both (JSON: action, body_replaced).
+#      is delivered untouched; through Sendmail, and through Postfix (a
+#      strip rule for one recipient, before the reject rule);
+#  (3) "portcullis check" agrees with both (JSON: action, body_replaced),
+#      and the attachment_* limit keys of portcullis.conf reach the
+#      scanner (attachment.limits).
 . "$(dirname "$0")/lib.sh"
 
 have_portcullis || skip_all "portcullis is not built ($PORTCULLIS)"
@@ -18,8 +21,9 @@ PY=/usr/bin/python3
 ETC=$TEST_TMP/etc MSG=$TEST_TMP/msg
 mkdir -p "$ETC" "$MSG"
 cat >"$ETC/reject.rules" <<'EOF'
-# mta_attach.sh: refuse
+# mta_attach.sh: refuse; strip for one recipient
 attachments block exe scr js
+rule strip: when attachment.blocked and rcpt in { strip@corp.test } then strip
 rule attach: when attachment.blocked then reject "5.7.1 attachment %{attachment.name} is not allowed"
 default accept
 EOF
@@ -79,8 +83,8 @@ start_portcullis "$ETC/strip.conf"
 start_postfix "inet:$PORT_MILTER@127.0.0.1"
 start_sendmail "inet:$((PORT_SPARE + 1))@127.0.0.1"
 
-sendmsg() {	# sendmsg PORT FILE
-	send "$1" --helo mx.ext.test --from alice@ext.test --to bob@corp.test --data "@$2"
+sendmsg() {	# sendmsg PORT FILE [RCPT]
+	send "$1" --helo mx.ext.test --from alice@ext.test --to "${3:-bob@corp.test}" --data "@$2"
 }
 refused_at_data() {
 	awk '/^ *-> \.$/ { d = 1 } d && /^<\*\* +5[0-9][0-9]/ { f = 1 } END { exit !f }' "$SEND_LOG"
@@ -126,6 +130,32 @@ else
 	fail "(2) strip rule, clean message: delivered with its attachment" "not in the sink"
 fi
 
+# ------------------------------------------------------------ (2) Postfix, strip
+mkmsg "$MSG/pf-strip.eml" att-pf-strip exe
+sendmsg "$PORT_POSTFIX" "$MSG/pf-strip.eml" strip@corp.test
+is "$SEND_CODE" 250 "(2) postfix, strip rule: the message is accepted" || diag_send
+if f=$(wait_for_message att-pf-strip); then
+	pass "(2) postfix: ... and delivered"
+	body=$(cat "$f")
+	like "$body" 'The attachment Rechnung 2026\.exe was removed by the mail filter portcullis' \
+		"(2) postfix: the delivered message has the text/plain notice naming the file"
+	# parsed as a mail client would: a text/plain part holds the notice,
+	# no part carries a file name any more
+	is "$("$PY" -c '
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+notice = [p for p in m.walk() if p.get_content_type() == "text/plain"
+          and b"Rechnung 2026.exe was removed" in (p.get_payload(decode=True) or b"")]
+names = [p.get_filename() for p in m.walk() if p.get_filename()]
+print(len(notice), names)' "$f")" "1 []" "(2) postfix: the notice is a text/plain part; no part names a file"
+	like "$body" 'Please see the attached file\.' "(2) postfix: the text part is kept"
+	unlike "$body" "${EXE_B64:0:40}" "(2) postfix: the executable's bytes are gone"
+	unlike "$body" 'filename\*=UTF-8' "(2) postfix: the attachment's part header is gone"
+	like "$body" 'X-Test-Id: att-pf-strip' "(2) postfix: the message header is kept"
+else
+	fail "(2) postfix: ... and delivered" "no message att-pf-strip in the sink"
+fi
+
 # ------------------------------------------------------------ (3) check
 J=$("$PORTCULLIS" check -c "$ETC/reject.conf" --ip 192.0.2.7 --from alice@ext.test \
 	--rcpt bob@corp.test "$MSG/exe.eml" 2>/dev/null)
@@ -137,6 +167,17 @@ J=$("$PORTCULLIS" check -c "$ETC/strip.conf" --ip 192.0.2.7 --from alice@ext.tes
 is "$(jget 'j["action"]')" strip "(3) check, strip policy: strip"
 like "$(jget 'j["body_replaced"]')" 'The attachment Rechnung 2026\.exe was removed' \
 	"(3) check: body_replaced holds the notice"
+
+# the attachment_* keys reach the scanner: one archive entry allowed
+cp "$ETC/reject.conf" "$ETC/entries1.conf"
+echo "attachment_archive_entries = 1" >>"$ETC/entries1.conf"
+J=$("$PORTCULLIS" check -c "$ETC/reject.conf" --ip 192.0.2.7 --from alice@ext.test \
+	--rcpt bob@corp.test "$MSG/zip.eml" 2>/dev/null)
+is "$(jget 'j["facts"].get("attachment.limits")')" False "(3) check, default limits: the zip is within them"
+J=$("$PORTCULLIS" check -c "$ETC/entries1.conf" --ip 192.0.2.7 --from alice@ext.test \
+	--rcpt bob@corp.test "$MSG/zip.eml" 2>/dev/null)
+is "$(jget 'j["facts"].get("attachment.limits")')" True \
+	"(3) check, attachment_archive_entries = 1: attachment.limits"
 
 for id in att-exe att-zip; do
 	if find_message "$id" >/dev/null 2>&1; then fail "refused $id was not delivered"

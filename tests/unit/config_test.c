@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,30 @@ static const struct bad_case bad_cases[] = {
 	  "3:16: report_store is the directory of greylist_store" },
 	{ "greylist_store = lmdb:st\nreport_store = lmdb:/tmp/st?mapsize=1G\n",
 	  "2:16: report_store is the directory of greylist_store" },
+	{ "attachment_mime_depth = 0\n", "1:25: invalid "
+	  "attachment_mime_depth '0' (a number from 1 to 100)" },
+	{ "attachment_mime_depth = 101\n",
+	  "1:25: invalid attachment_mime_depth '101'" },
+	{ "attachment_parts = 100001\n", "1:20: invalid attachment_parts "
+	  "'100001' (a number from 1 to 100000)" },
+	{ "attachment_parts = 5x\n", "1:20: invalid attachment_parts '5x'" },
+	{ "attachment_archive_depth = 9\n", "1:28: invalid "
+	  "attachment_archive_depth '9' (a number from 1 to 8)" },
+	{ "attachment_archive_entries = -1\n",
+	  "1:30: invalid attachment_archive_entries '-1'" },
+	{ "attachment_archive_entries = 1000001\n",
+	  "1:30: invalid attachment_archive_entries '1000001'" },
+	{ "attachment_archive_bytes = 0\n", "1:28: invalid "
+	  "attachment_archive_bytes '0' (bytes, or with K, M or G, from 1 "
+	  "to 1024G)" },
+	{ "attachment_archive_bytes = 1025G\n",
+	  "1:28: invalid attachment_archive_bytes '1025G'" },
+	{ "attachment_archive_bytes = 10MB\n",
+	  "1:28: invalid attachment_archive_bytes '10MB'" },
+	{ "attachment_archive_bytes = 99999999999999999999999\n",
+	  "1:28: invalid attachment_archive_bytes" },
+	{ "attachment_archive_byte = 1\n", "1:1: unknown key "
+	  "'attachment_archive_byte' (did you mean 'attachment_archive_bytes'?)" },
 };
 
 static void
@@ -149,7 +174,12 @@ test_good(void **state)
 	    "geoip_db = geo/country.mmdb\n"
 	    "geoip_asn_db = /var/geo/asn.mmdb\n"
 	    "metrics = [0::1]:9790\n"
-	    "report_store = lmdb:reports\n");
+	    "report_store = lmdb:reports\n"
+	    "attachment_mime_depth = 12\n"
+	    "attachment_parts = 100000\n"
+	    "attachment_archive_depth = 1\n"
+	    "attachment_archive_entries = 77\n"
+	    "attachment_archive_bytes = 3M\n");
 	struct config *c = config_load(path, &d);
 
 	(void)state;
@@ -172,6 +202,11 @@ test_good(void **state)
 	assert_string_equal(c->metrics, "[::1]:9790");	/* canonical */
 	assert_false(c->metrics_allow_remote);
 	assert_string_equal(c->report_store, "lmdb:/tmp/reports");
+	assert_int_equal(c->attachment_mime_depth, 12);
+	assert_int_equal(c->attachment_parts, 100000);
+	assert_int_equal(c->attachment_archive_depth, 1);
+	assert_int_equal(c->attachment_archive_entries, 77);
+	assert_true(c->attachment_archive_bytes == (uint64_t)3 << 20);
 	config_free(c);
 	unlink(path);
 	free(path);
@@ -197,6 +232,39 @@ test_defaults(void **state)
 	assert_int_equal(c->dkim_max_signatures, 5);
 	assert_null(c->metrics);	/* no listener unless asked */
 	assert_null(c->report_store);	/* nothing recorded unless asked */
+	/* attachment limits: the scanner's defaults (attach.h) */
+	assert_int_equal(c->attachment_mime_depth, 30);
+	assert_int_equal(c->attachment_parts, 1000);
+	assert_int_equal(c->attachment_archive_depth, 3);
+	assert_int_equal(c->attachment_archive_entries, 10000);
+	assert_true(c->attachment_archive_bytes == (uint64_t)100 << 20);
+	{
+		static const struct {
+			const char *text;
+			uint64_t bytes;
+		} sizes[] = {
+			{ "attachment_archive_bytes = 1\n", 1 },
+			{ "attachment_archive_bytes = 64k\n", 65536 },
+			{ "attachment_archive_bytes = 2G\n",
+			    (uint64_t)2 << 30 },
+			{ "attachment_archive_bytes = 1024G\n",
+			    (uint64_t)1 << 40 },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			struct diag d1 = { 0 };
+			char *p1 = write_tmp(sizes[k].text);
+			struct config *c1 = config_load(p1, &d1);
+
+			assert_non_null(c1);
+			assert_true(c1->attachment_archive_bytes ==
+			    sizes[k].bytes);
+			config_free(c1);
+			unlink(p1);
+			free(p1);
+		}
+	}
 	{
 		struct diag d0 = { 0 };
 		char *p0 = write_tmp("dnsbl_probe_interval = 0\n");
