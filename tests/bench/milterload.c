@@ -99,7 +99,7 @@ static atomic_size_t verdicts[256];
 static atomic_size_t hdrs_added;
 static const char *rcpt = "<bob@corp.test>";
 static const char *helo_default = "client.ext.test";
-static int verbose;
+static int verbose, show_headers;
 
 static void
 die(const char *fmt, ...)
@@ -323,6 +323,13 @@ final_reply(int fd)
 
 		if (read_reply(fd, &c, &b, &l) != 0)
 			return 0;
+		if (show_headers && (c == 'h' || c == 'i')) {
+			const char *nm = c == 'i' && l > 4 ? b + 4 : b;
+
+			fprintf(stderr, "header: %s: %s\n", nm,
+			    nm + strlen(nm) + 1 < b + l ? nm + strlen(nm) + 1 :
+			    "");
+		}
 		free(b);
 		switch (c) {
 		case 'h': case 'i': case 'm': case '+': case '-': case '2':
@@ -732,9 +739,10 @@ usage(void)
 {
 	fprintf(stderr,
 "usage: milterload -s SOCKET [-s SOCKET2 ...] [-c CONC] [-n COUNT] [-w]\n"
-"       [-p FILTERPID ...] [-d DNSPID] [-r RCPT] [-v] [-l LISTFILE] MSG...\n"
+"       [-p FILTERPID ...] [-d DNSPID] [-r RCPT] [-v] [-H] [-l LISTFILE] MSG...\n"
 "  SOCKET: unix:/path, inet:PORT@HOST, inet6:PORT@HOST (several: chained)\n"
 "  -n: messages to send (default: each file once), -w: warm-up pass first\n"
+"  -v: report failed messages, -H: print the header changes (stderr)\n"
 "  -p: filter pid (with its descendants; repeatable), -d: DNS server pid\n");
 	exit(2);
 }
@@ -751,7 +759,7 @@ main(int argc, char **argv)
 	char line[4096];
 
 	clk_tck = sysconf(_SC_CLK_TCK);
-	while ((c = getopt(argc, argv, "s:c:n:wp:d:r:vl:")) != -1) {
+	while ((c = getopt(argc, argv, "s:c:n:wp:d:r:vHl:")) != -1) {
 		switch (c) {
 		case 's':
 			if (nsock == MAXFILTERS)
@@ -769,6 +777,7 @@ main(int argc, char **argv)
 		case 'd': dnspid = atoi(optarg); break;
 		case 'r': rcpt = optarg; break;
 		case 'v': verbose = 1; break;
+		case 'H': show_headers = 1; break;
 		case 'l': {
 			FILE *lf = fopen(optarg, "r");
 
