@@ -256,6 +256,95 @@ cache_store(struct dns *d, const struct dns_query *q, int ttl)
 	pthread_mutex_unlock(&d->cache->lock);
 }
 
+/* Skips a (possibly compressed) name at *off; -1 when malformed. */
+static int
+skip_name(const unsigned char *p, size_t len, size_t *off)
+{
+	int labels;
+
+	for (labels = 0; labels < 128; labels++) {
+		size_t l;
+
+		if (*off >= len)
+			return -1;
+		l = p[*off];
+		if ((l & 0xc0) == 0xc0) {
+			if (*off + 2 > len)
+				return -1;
+			*off += 2;
+			return 0;
+		}
+		if (l > 63)
+			return -1;
+		*off += 1 + l;
+		if (l == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static uint32_t
+rd32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The TTL of a negative answer (RFC 2308 section 5): the smaller of the
+ * SOA record's TTL and its MINIMUM field, from the authority section of
+ * the answer packet.  -1 without an SOA: such an answer is not cached
+ * (libunbound's own ttl is meaningless then).
+ */
+static int
+negative_ttl(const unsigned char *p, size_t len)
+{
+	size_t off = 12, i;
+	unsigned qd, an, ns;
+
+	if (p == NULL || len < 12)
+		return -1;
+	qd = (unsigned)p[4] << 8 | p[5];
+	an = (unsigned)p[6] << 8 | p[7];
+	ns = (unsigned)p[8] << 8 | p[9];
+	for (i = 0; i < qd; i++) {
+		if (skip_name(p, len, &off) != 0 || off + 4 > len)
+			return -1;
+		off += 4;
+	}
+	for (i = 0; i < (size_t)an + ns; i++) {
+		unsigned type, rdlen;
+		uint32_t ttl;
+		size_t rd;
+
+		if (skip_name(p, len, &off) != 0 || off + 10 > len)
+			return -1;
+		type = (unsigned)p[off] << 8 | p[off + 1];
+		ttl = rd32(p + off + 4);
+		rdlen = (unsigned)p[off + 8] << 8 | p[off + 9];
+		off += 10;
+		if (off + rdlen > len)
+			return -1;
+		rd = off;
+		off += rdlen;
+		if (i < an || type != 6)
+			continue;
+		if (skip_name(p, off, &rd) != 0 ||	/* MNAME */
+		    skip_name(p, off, &rd) != 0 ||	/* RNAME */
+		    rd + 20 > off)
+			return -1;
+		{
+			uint32_t min = rd32(p + rd + 16);
+
+			if (min < ttl)
+				ttl = min;
+			return ttl > (uint32_t)CACHE_NEG_TTL_MAX ?
+			    CACHE_NEG_TTL_MAX : (int)ttl;
+		}
+	}
+	return -1;
+}
+
 static void
 cache_free(struct dns_cache *c)
 {
@@ -297,8 +386,13 @@ query_finish(struct dns_query *q, enum dns_status st, struct ub_result *r)
 			}
 			q->nrr = i;
 		}
-		if (r != NULL && q->dns != NULL && r->data[q->nrr] == NULL)
+		if (r != NULL && q->dns != NULL && st == DNS_OK &&
+		    r->data[q->nrr] == NULL)
 			cache_store(q->dns, q, r->ttl);
+		else if (r != NULL && q->dns != NULL && (st == DNS_NODATA ||
+		    st == DNS_NXDOMAIN))
+			cache_store(q->dns, q, negative_ttl(r->answer_packet,
+			    r->answer_len > 0 ? (size_t)r->answer_len : 0));
 		q->done = true;
 		pthread_cond_broadcast(&q->done_cv);
 	}

@@ -98,7 +98,6 @@ static atomic_size_t nfail;
 static atomic_size_t verdicts[256];
 static atomic_size_t hdrs_added;
 static const char *rcpt = "<bob@corp.test>";
-static const char *helo_default = "client.ext.test";
 static int verbose, show_headers;
 
 static void
@@ -546,7 +545,7 @@ run_message(const struct msg *m, unsigned long seq)
 			goto out;
 	}
 	for (k = 0; k < nsock; k++) {
-		l = (size_t)snprintf(buf, sizeof(buf), "%s", helo_default) + 1;
+		l = (size_t)snprintf(buf, sizeof(buf), "%s", m->client_name) + 1;
 		if (step(&f[k], 'H', mhelo, 'H', buf, l, P_NOHELO,
 		    P_NR_HELO) < 0)
 			goto out;
@@ -600,7 +599,8 @@ run_message(const struct msg *m, unsigned long seq)
 			hb[nl] = '\0';
 			memcpy(hb + nl + 1, v, vl);
 			hb[nl + 1 + vl] = '\0';
-			i = (size_t)step(&f[k], 'L', mi, 'L', hb, nl + vl + 2,
+			/* no macros with headers, as Postfix */
+			i = (size_t)step(&f[k], 'L', NULL, 'L', hb, nl + vl + 2,
 			    P_NOHDRS, P_NR_HDR);
 			free(hb);
 			if ((int)i < 0)
@@ -701,8 +701,8 @@ load_msg(const char *path, struct msg *m)
 	fclose(f);
 	m->len = (size_t)st.st_size;
 	m->data[m->len] = '\0';
-	m->client_ip = "192.0.2.10";
-	m->client_name = "client.ext.test";
+	m->client_ip = "192.0.2.1";
+	m->client_name = "c1.clients.bench";
 	if (strncmp(m->data, "X-Bench-Client: ", 16) == 0) {
 		char *eol = strchr(m->data, '\n'), *sp;
 		char *line = strndup(m->data + 16, (size_t)(eol - m->data - 16));

@@ -11,10 +11,12 @@ Writes, in OUTDIR:
                   "X-Bench-Client: IP NAME", is the SMTP client for
                   milterload (not part of the message).
   list            the message files, one a line
-  test.zone       zone "test.": per sender domain SPF (the client network),
+  bench.zone      zone "bench." (not a special-use name, which resolvers
+                  built on libunbound answer themselves, e.g. OpenDKIM's):
+                  per sender domain SN.bench SPF (the client networks),
                   the DKIM key, DMARC p=reject, MX; the clients' A
-                  records; bl.bench.test (DNSBL: every tenth message's
-                  client is listed, 127.0.0.2) and uri.bench.test (URIBL:
+                  records; bl.dnsbl.bench (DNSBL: every tenth message's
+                  client is listed, 127.0.0.2) and uri.dnsbl.bench (URIBL:
                   one link domain in twenty is listed, 127.0.1.2)
   rev4.zone       zone "2.0.192.in-addr.arpa." (PTR of clean clients)
   rev4b.zone      zone "100.51.198.in-addr.arpa." (PTR of listed clients)
@@ -38,8 +40,8 @@ WORDS = ("the quarterly report invoice meeting schedule project update "
          "shipment account payment reminder notes agenda minutes draft "
          "proposal contract renewal support ticket release version server "
          "network office travel expense approval summary analysis results").split()
-LINK_DOMAINS = ["shop%d.example.com" % i for i in range(40)] + \
-    ["news%d.example.net" % i for i in range(40)]
+LINK_DOMAINS = ["www.shop%d.com" % i for i in range(40)] + \
+    ["news%d.net" % i for i in range(40)]
 
 
 def text(rng, nbytes):
@@ -69,14 +71,14 @@ def main():
     os.makedirs(os.path.join(outdir, "keys"), exist_ok=True)
 
     keys, zone = {}, []
-    zone.append("$ORIGIN test.\n$TTL 3600\n"
-                "@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 3600\n"
-                "@ IN NS ns.test.\nns IN A 127.0.0.1\n"
-                "bl.bench IN A 127.0.0.1\nuri.bench IN A 127.0.0.1\n"
+    zone.append("$ORIGIN bench.\n$TTL 3600\n"
+                "@ IN SOA ns.bench. hostmaster.bench. 1 3600 600 86400 3600\n"
+                "@ IN NS ns.bench.\nns IN A 10.53.0.1\n"
+                "bl.dnsbl IN A 10.53.0.1\nuri.dnsbl IN A 10.53.0.1\n"
                 # RFC 5782 section 5 test entries, which filters probe
-                "2.0.0.127.bl.bench IN A 127.0.0.2\n"
-                "test.uri.bench IN A 127.0.1.2\n")
-    domains = ["s%d.bench.test" % i for i in range(DOMAINS)]
+                "2.0.0.127.bl.dnsbl IN A 127.0.0.2\n"
+                "test.uri.dnsbl IN A 127.0.1.2\n")
+    domains = ["s%d.bench" % i for i in range(DOMAINS)]
     for d in domains:
         pem = os.path.join(outdir, "keys", d + ".pem")
         subprocess.run(["openssl", "genrsa", "-out", pem, "2048"],
@@ -89,10 +91,10 @@ def main():
         txt = "v=DKIM1; k=rsa; p=" + p
         chunks = " ".join('"%s"' % txt[i:i + 250]
                           for i in range(0, len(txt), 250))
-        rel = d[:-len(".test")]
+        rel = d[:-len(".bench")]
         zone.append('%s IN TXT "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 '
                     'mx -all"\n' % rel)
-        zone.append("%s IN MX 10 mx.%s.test.\n" % (rel, rel))
+        zone.append("%s IN MX 10 mx.%s.bench.\n" % (rel, rel))
         zone.append("mx.%s IN A 192.0.2.250\n" % rel)
         zone.append("%s._domainkey.%s IN TXT ( %s )\n" % (SELECTOR, rel,
                                                           chunks))
@@ -100,19 +102,21 @@ def main():
                     'rua=mailto:dmarc@%s"\n' % (rel, d))
     rev, revb = [], []
     for i in range(1, 41):
-        zone.append("c%d.clients.bench IN A 192.0.2.%d\n" % (i, i))
-        rev.append("%d IN PTR c%d.clients.bench.test.\n" % (i, i))
+        zone.append("c%d.clients IN A 192.0.2.%d\n" % (i, i))
+        rev.append("%d IN PTR c%d.clients.bench.\n" % (i, i))
     for i in range(1, 11):
-        zone.append("l%d.clients.bench IN A 198.51.100.%d\n" % (i, i))
-        revb.append("%d IN PTR l%d.clients.bench.test.\n" % (i, i))
-        zone.append("%d.100.51.198.bl.bench IN A 127.0.0.2\n" % i)
-        zone.append('%d.100.51.198.bl.bench IN TXT "listed"\n' % i)
+        zone.append("l%d.clients IN A 198.51.100.%d\n" % (i, i))
+        revb.append("%d IN PTR l%d.clients.bench.\n" % (i, i))
+        zone.append("%d.100.51.198.bl.dnsbl IN A 127.0.0.2\n" % i)
+        zone.append('%d.100.51.198.bl.dnsbl IN TXT "listed"\n' % i)
     for j, d in enumerate(LINK_DOMAINS):
         if j % 20 == 0:
-            zone.append("%s.uri.bench IN A 127.0.1.2\n" % d)
-    soa = "@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 3600\n" \
-          "@ IN NS ns.test.\n"
-    with open(os.path.join(outdir, "test.zone"), "w") as f:
+            zone.append("%s.uri.dnsbl IN A 127.0.1.2\n" %
+                        d[4:] if d.startswith("www.") else
+                        "%s.uri.dnsbl IN A 127.0.1.2\n" % d)
+    soa = "@ IN SOA ns.bench. hostmaster.bench. 1 3600 600 86400 3600\n" \
+          "@ IN NS ns.bench.\n"
+    with open(os.path.join(outdir, "bench.zone"), "w") as f:
         f.write("".join(zone))
     with open(os.path.join(outdir, "rev4.zone"), "w") as f:
         f.write("$ORIGIN 2.0.192.in-addr.arpa.\n$TTL 3600\n" + soa +
@@ -128,10 +132,10 @@ def main():
         d = domains[n % DOMAINS]
         if n % 10 == 9:
             ip, name = "198.51.100.%d" % (n // 10 % 10 + 1), \
-                "l%d.clients.bench.test" % (n // 10 % 10 + 1)
+                "l%d.clients.bench" % (n // 10 % 10 + 1)
         else:
             k = n % 40 + 1
-            ip, name = "192.0.2.%d" % k, "c%d.clients.bench.test" % k
+            ip, name = "192.0.2.%d" % k, "c%d.clients.bench" % k
         # skewed like real mail: mostly small, average about 16 KB
         size = int(min(60000, 2000 + rng.expovariate(1 / 14500)))
         user = rng.choice(["alice", "bob", "carol", "dave", "erin"])
