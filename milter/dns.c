@@ -22,8 +22,47 @@
 #include "metrics.h"
 #include "util.h"
 
+/*
+ * The answer cache in front of libunbound.  libunbound has its own cache,
+ * but every ub_resolve_async() goes through its pipe to the processing
+ * thread and back (~185 system calls) even when it answers from memory;
+ * a message makes a dozen lookups, most of them repeated across
+ * messages.  Set-associative: a name hashes to one set of CACHE_WAYS
+ * entries; a full set evicts the entry used least recently.  Bounded:
+ * CACHE_SETS * CACHE_WAYS entries of at most CACHE_BLOB_MAX bytes of
+ * rdata each (larger answers are not cached).  Answers live for their
+ * TTL as libunbound gives it (for NXDOMAIN and NODATA, the SOA minimum,
+ * RFC 2308), capped; TTL 0 and failures (SERVFAIL, timeouts) are never
+ * cached.
+ */
+#define CACHE_SETS	1024
+#define CACHE_WAYS	4
+#define CACHE_BLOB_MAX	2048
+#define CACHE_TTL_MAX	86400
+#define CACHE_NEG_TTL_MAX 3600
+
+struct cache_entry {
+	uint64_t expires_ms;		/* 0: empty */
+	uint64_t used;			/* LRU stamp */
+	int type;
+	enum dns_status status;		/* DNS_OK, DNS_NODATA, DNS_NXDOMAIN */
+	size_t nrr;
+	unsigned char *blob;		/* owns: per record, 2-byte length
+					 * (network order) then rdata */
+	size_t bloblen;
+	char name[DNS_NAME_MAX + 2];	/* lower case, no trailing dot */
+};
+
+struct dns_cache {
+	pthread_mutex_t lock;
+	uint64_t tick;
+	struct cache_entry e[CACHE_SETS][CACHE_WAYS];
+};
+
 struct dns {
 	struct ub_ctx *ctx;		/* owns */
+	struct dns_cache *cache;	/* owns */
+	atomic_ullong cache_hits;
 	pthread_t thread;
 	int stop_pipe[2];		/* write end wakes the thread */
 	atomic_bool stopping;
@@ -34,6 +73,8 @@ struct dns {
 
 struct dns_query {
 	struct dns *dns;		/* borrows, while in flight */
+	int type;
+	char key[DNS_NAME_MAX + 2];	/* cache key (cache_key()) */
 	struct dns_query *prev, *next;	/* dns->inflight list */
 	pthread_mutex_t lock;
 	pthread_cond_t done_cv;
@@ -63,6 +104,268 @@ query_unref(struct dns_query *q)
 	free(q);
 }
 
+/* lower case, no trailing dot; -1 when too long for the cache */
+static int
+cache_key(const char *name, char *out)
+{
+	size_t n = strlen(name), i;
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n > DNS_NAME_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		out[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static struct cache_entry *
+cache_set(struct dns_cache *c, const char *key, int type)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)key; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	h = (h ^ (uint32_t)type) * 16777619u;
+	return c->e[h % CACHE_SETS];
+}
+
+static void
+entry_clear(struct cache_entry *e)
+{
+	free(e->blob);
+	e->blob = NULL;
+	e->bloblen = 0;
+	e->nrr = 0;
+	e->expires_ms = 0;
+}
+
+/* Fills q from the cache: true on a hit (q done). */
+static bool
+cache_lookup(struct dns *d, struct dns_query *q)
+{
+	struct cache_entry *set;
+	uint64_t now = clock_ms();
+	bool hit = false;
+	int w;
+
+	if (d->cache == NULL || q->key[0] == '\0')
+		return false;
+	pthread_mutex_lock(&d->cache->lock);
+	set = cache_set(d->cache, q->key, q->type);
+	for (w = 0; w < CACHE_WAYS; w++) {
+		struct cache_entry *e = &set[w];
+		size_t i, off = 0;
+
+		if (e->expires_ms == 0 || e->type != q->type ||
+		    strcmp(e->name, q->key) != 0)
+			continue;
+		if (e->expires_ms <= now) {
+			entry_clear(e);
+			break;
+		}
+		e->used = ++d->cache->tick;
+		for (i = 0; i < e->nrr; i++) {
+			size_t n = (size_t)e->blob[off] << 8 | e->blob[off + 1];
+
+			q->rr[i] = xmalloc(n > 0 ? n : 1);
+			memcpy(q->rr[i], e->blob + off + 2, n);
+			q->rrlen[i] = n;
+			off += 2 + n;
+		}
+		q->nrr = e->nrr;
+		q->status = e->status;
+		q->done = true;
+		hit = true;
+		break;
+	}
+	pthread_mutex_unlock(&d->cache->lock);
+	if (hit) {
+		atomic_fetch_add(&d->cache_hits, 1);
+		metrics_dns_cache_hit();
+		metrics_dns_result(q->status);
+	}
+	return hit;
+}
+
+/* Keeps an answer for its TTL (see CACHE_SETS). */
+static void
+cache_store(struct dns *d, const struct dns_query *q, int ttl)
+{
+	struct cache_entry *set, *victim = NULL;
+	unsigned char *blob = NULL;
+	size_t len = 0, i;
+	uint64_t now;
+	int w, cap = q->status == DNS_OK ? CACHE_TTL_MAX : CACHE_NEG_TTL_MAX;
+
+	if (d->cache == NULL || q->key[0] == '\0' || ttl <= 0 ||
+	    (q->status != DNS_OK && q->status != DNS_NODATA &&
+	    q->status != DNS_NXDOMAIN))
+		return;
+	if (ttl > cap)
+		ttl = cap;
+	for (i = 0; i < q->nrr; i++) {
+		if (q->rrlen[i] > 0xffff)
+			return;
+		len += 2 + q->rrlen[i];
+	}
+	if (len > CACHE_BLOB_MAX)
+		return;
+	if (len > 0) {
+		size_t off = 0;
+
+		blob = xmalloc(len);
+		for (i = 0; i < q->nrr; i++) {
+			blob[off] = (unsigned char)(q->rrlen[i] >> 8);
+			blob[off + 1] = (unsigned char)(q->rrlen[i] & 0xff);
+			memcpy(blob + off + 2, q->rr[i], q->rrlen[i]);
+			off += 2 + q->rrlen[i];
+		}
+	}
+	now = clock_ms();
+	pthread_mutex_lock(&d->cache->lock);
+	set = cache_set(d->cache, q->key, q->type);
+	for (w = 0; w < CACHE_WAYS; w++) {
+		struct cache_entry *e = &set[w];
+
+		if (e->expires_ms != 0 && e->type == q->type &&
+		    strcmp(e->name, q->key) == 0) {
+			victim = e;	/* a concurrent lookup's copy */
+			break;
+		}
+		if (e->expires_ms != 0 && e->expires_ms <= now)
+			entry_clear(e);
+		if (victim == NULL || (victim->expires_ms != 0 &&
+		    (e->expires_ms == 0 || e->used < victim->used)))
+			victim = e;
+	}
+	entry_clear(victim);
+	victim->blob = blob;
+	victim->bloblen = len;
+	victim->nrr = q->nrr;
+	victim->status = q->status;
+	victim->type = q->type;
+	memcpy(victim->name, q->key, strlen(q->key) + 1);
+	victim->used = ++d->cache->tick;
+	victim->expires_ms = now + (uint64_t)ttl * 1000;
+	pthread_mutex_unlock(&d->cache->lock);
+}
+
+/* Skips a (possibly compressed) name at *off; -1 when malformed. */
+static int
+skip_name(const unsigned char *p, size_t len, size_t *off)
+{
+	int labels;
+
+	for (labels = 0; labels < 128; labels++) {
+		size_t l;
+
+		if (*off >= len)
+			return -1;
+		l = p[*off];
+		if ((l & 0xc0) == 0xc0) {
+			if (*off + 2 > len)
+				return -1;
+			*off += 2;
+			return 0;
+		}
+		if (l > 63)
+			return -1;
+		*off += 1 + l;
+		if (l == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static uint32_t
+rd32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The TTL of a negative answer (RFC 2308 section 5): the smaller of the
+ * SOA record's TTL and its MINIMUM field, from the authority section of
+ * the answer packet.  -1 without an SOA: such an answer is not cached
+ * (libunbound's own ttl is meaningless then).
+ */
+static int
+negative_ttl(const unsigned char *p, size_t len)
+{
+	size_t off = 12, i;
+	unsigned qd, an, ns;
+
+	if (p == NULL || len < 12)
+		return -1;
+	qd = (unsigned)p[4] << 8 | p[5];
+	an = (unsigned)p[6] << 8 | p[7];
+	ns = (unsigned)p[8] << 8 | p[9];
+	for (i = 0; i < qd; i++) {
+		if (skip_name(p, len, &off) != 0 || off + 4 > len)
+			return -1;
+		off += 4;
+	}
+	for (i = 0; i < (size_t)an + ns; i++) {
+		unsigned type, rdlen;
+		uint32_t ttl;
+		size_t rd;
+
+		if (skip_name(p, len, &off) != 0 || off + 10 > len)
+			return -1;
+		type = (unsigned)p[off] << 8 | p[off + 1];
+		ttl = rd32(p + off + 4);
+		rdlen = (unsigned)p[off + 8] << 8 | p[off + 9];
+		off += 10;
+		if (off + rdlen > len)
+			return -1;
+		rd = off;
+		off += rdlen;
+		if (i < an || type != 6)
+			continue;
+		if (skip_name(p, off, &rd) != 0 ||	/* MNAME */
+		    skip_name(p, off, &rd) != 0 ||	/* RNAME */
+		    rd + 20 > off)
+			return -1;
+		{
+			uint32_t min = rd32(p + rd + 16);
+
+			if (min < ttl)
+				ttl = min;
+			return ttl > (uint32_t)CACHE_NEG_TTL_MAX ?
+			    CACHE_NEG_TTL_MAX : (int)ttl;
+		}
+	}
+	return -1;
+}
+
+static void
+cache_free(struct dns_cache *c)
+{
+	size_t s;
+	int w;
+
+	if (c == NULL)
+		return;
+	for (s = 0; s < CACHE_SETS; s++)
+		for (w = 0; w < CACHE_WAYS; w++)
+			entry_clear(&c->e[s][w]);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+unsigned long long
+dns_cache_hits(const struct dns *d)
+{
+	return d == NULL ? 0 : atomic_load(&d->cache_hits);
+}
+
 static void
 query_finish(struct dns_query *q, enum dns_status st, struct ub_result *r)
 {
@@ -83,6 +386,13 @@ query_finish(struct dns_query *q, enum dns_status st, struct ub_result *r)
 			}
 			q->nrr = i;
 		}
+		if (r != NULL && q->dns != NULL && st == DNS_OK &&
+		    r->data[q->nrr] == NULL)
+			cache_store(q->dns, q, r->ttl);
+		else if (r != NULL && q->dns != NULL && (st == DNS_NODATA ||
+		    st == DNS_NXDOMAIN))
+			cache_store(q->dns, q, negative_ttl(r->answer_packet,
+			    r->answer_len > 0 ? (size_t)r->answer_len : 0));
 		q->done = true;
 		pthread_cond_broadcast(&q->done_cv);
 	}
@@ -235,6 +545,8 @@ dns_new(const struct dns_options *o, const char **err)
 				*err = "invalid DNS record in local data";
 	}
 	pthread_mutex_init(&d->lock, NULL);
+	d->cache = xcalloc(1, sizeof(*d->cache));
+	pthread_mutex_init(&d->cache->lock, NULL);
 	if (*err == NULL && pipe(d->stop_pipe) != 0)
 		*err = "pipe failed";
 	if (*err == NULL &&
@@ -246,6 +558,7 @@ dns_new(const struct dns_options *o, const char **err)
 	if (*err != NULL) {
 		ub_ctx_delete(d->ctx);
 		pthread_mutex_destroy(&d->lock);
+		cache_free(d->cache);
 		free(d);
 		return NULL;
 	}
@@ -275,6 +588,7 @@ dns_free(struct dns *d)
 		query_unref(q);
 	}
 	pthread_mutex_destroy(&d->lock);
+	cache_free(d->cache);
 	free(d);
 }
 
@@ -290,6 +604,13 @@ dns_query_start(struct dns *d, const char *name, enum dns_type type)
 	q->refs = 2;
 	if (d == NULL || strlen(name) > DNS_NAME_MAX + 1) {
 		query_finish(q, DNS_ERROR, NULL);
+		q->refs = 1;
+		return q;
+	}
+	q->type = (int)type;
+	if (cache_key(name, q->key) != 0)
+		q->key[0] = '\0';
+	if (cache_lookup(d, q)) {
 		q->refs = 1;
 		return q;
 	}

@@ -93,4 +93,7 @@ int dns_reverse_name(int family, const unsigned char *addr, char *out,
 
 const char *dns_status_name(enum dns_status);
 
+/* Answers given from portcullis's own cache, without libunbound. */
+unsigned long long dns_cache_hits(const struct dns *);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "core.h"
 #include "glue.h"
+#include "netopt.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -465,6 +466,9 @@ glue_open(const char *spec)
 		log_err("cannot open the milter socket %s", spec);
 		return -1;
 	}
+	/* replies must not wait for the MTA's delayed ACK (netopt.h) */
+	if (strncmp(spec, "inet", 4) == 0 && netopt_nodelay_listeners() == 0)
+		log_warn("cannot set TCP_NODELAY on the milter socket");
 	return 0;
 }
 

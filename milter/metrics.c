@@ -133,6 +133,7 @@ static struct {
 	counter_t grey_errors;
 	counter_t dns_queries;
 	counter_t dns_results[NDNS];
+	counter_t dns_cache_hits;
 	struct {
 		counter_t bucket[NBUCKETS + 1];	/* not cumulative; last:
 						 * over the largest bound */
@@ -413,6 +414,12 @@ void
 metrics_dns_query(void)
 {
 	INC(m.dns_queries);
+}
+
+void
+metrics_dns_cache_hit(void)
+{
+	INC(m.dns_cache_hits);
 }
 
 void
@@ -780,6 +787,11 @@ metrics_render(size_t *len)
 		sample1(&pg, "portcullis_dns_results_total", "status",
 		    dns_status_name((enum dns_status)r),
 		    GET(m.dns_results[r]));
+	family(&pg, "portcullis_dns_cache_hits_total", "counter", "DNS "
+	    "queries answered from portcullis's own answer cache, without "
+	    "asking libunbound.");
+	putf(&pg, "portcullis_dns_cache_hits_total %" PRIu64 "\n",
+	    GET(m.dns_cache_hits));
 
 	render_histogram(&pg);
 	if (pg.err) {

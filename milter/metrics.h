@@ -89,6 +89,8 @@ void metrics_greylist(int state);
  * DNS_ERROR). */
 void metrics_dns_query(void);
 void metrics_dns_result(enum dns_status);
+/* A query answered from dns.c's own cache (counted as a query too). */
+void metrics_dns_cache_hit(void);
 
 /*
  * Stage latency.  METRICS_STAGE_TIMER(stage) at the top of a function

@@ -197,7 +197,7 @@ diag "$(cat "$PAGE.check")"
 for a in accept reject tempfail quarantine strip none; do
 	is_metric "portcullis_messages_total{action=\"$a\"}" 0 "(1) no $a message yet"
 done
-is "$(grep -c '^# TYPE ' "$PAGE")" 22 "(1) 22 metric families"
+is "$(grep -c '^# TYPE ' "$PAGE")" 23 "(1) 23 metric families"
 is "$(value 'portcullis_messages_in_flight')" 0 "(1) nothing in flight"
 _healthy() { _metric_is "portcullis_zone_healthy{kind=\"$1\",zone=\"$2\"}" 1; }
 ok "(1) dnsbl zone bl.test healthy" poll 100 0.1 _healthy dnsbl bl.test

@@ -211,6 +211,8 @@ test_families_and_counts(void **state)
 	metrics_dns_query();
 	metrics_dns_result(DNS_OK);
 	metrics_dns_result(DNS_TIMEOUT);
+	metrics_dns_cache_hit();
+	metrics_dns_cache_hit();
 	metrics_reload(true);
 	metrics_reload(false);
 	metrics_reload(false);
@@ -276,6 +278,8 @@ test_families_and_counts(void **state)
 	ASSERT_LINE(pg, "portcullis_dns_results_total{status=\"ok\"} 1");
 	ASSERT_LINE(pg, "portcullis_dns_results_total{status=\"timeout\"} 1");
 	ASSERT_LINE(pg, "portcullis_dns_results_total{status=\"error\"} 0");
+	ASSERT_LINE(pg, "# TYPE portcullis_dns_cache_hits_total counter");
+	ASSERT_LINE(pg, "portcullis_dns_cache_hits_total 2");
 	ASSERT_LINE(pg, "portcullis_reloads_total{result=\"ok\"} 1");
 	ASSERT_LINE(pg, "portcullis_reloads_total{result=\"failed\"} 2");
 	ASSERT_LINE(pg, "portcullis_build_info{version=\"" PACKAGE_VERSION
