@@ -18,6 +18,7 @@ ZONEFILE lines (re-read on SIGHUP; "reloaded N" is then logged):
                              until SIGUSR1, then answer them all ("released
                              N late" is logged): answers that arrive only
                              after the client gave up
+  ttl SECONDS SUFFIX         records under SUFFIX have this TTL (not 0)
   barrier N SUFFIX           hold every query under SUFFIX until N of them
                              different names are held at once, then answer
                              them all (a resent query counts once): a
@@ -47,6 +48,7 @@ class Zone:
         self.records, self.silent, self.servfail = {}, [], []
         self.truncate, self.garbage, self.late = [], [], []
         self.barriers = []        # [n, suffix]
+        self.ttls = []            # [ttl, suffix]
         with open(self.path) as f:
             for line in f:
                 w = line.split(None, 2)
@@ -59,6 +61,9 @@ class Zone:
                 elif w[0] == 'barrier':
                     n, suffix = w[1], w[2].strip()
                     self.barriers.append((int(n), suffix.lower().rstrip('.')))
+                elif w[0] == 'ttl':
+                    n, suffix = w[1], w[2].strip()
+                    self.ttls.append((int(n), suffix.lower().rstrip('.')))
                 else:
                     name = w[0].lower().rstrip('.')
                     self.records.setdefault((name, TYPES[w[1]]), []).append(
@@ -107,9 +112,10 @@ def reply(zone, q, rcode=None):
         rcode = 0 if answers or exists else 3
     out = struct.pack('!HHHHHH', qid, 0x8400 | (flags & 0x0100) | rcode,
                       1, len(answers), 0, 0) + question
+    ttl = next((t for t, sfx in zone.ttls if under(name, sfx)), 0)
     for v in answers:
         rd = rdata(qtype, v)
-        out += struct.pack('!HHHIH', 0xc00c, qtype, 1, 0, len(rd)) + rd
+        out += struct.pack('!HHHIH', 0xc00c, qtype, 1, ttl, len(rd)) + rd
     return out
 
 

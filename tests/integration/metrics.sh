@@ -106,6 +106,7 @@ ZONE=$ETC/zone.txt
 DNSLOG=$TEST_TMP/dns.log
 write_zone() {	# write_zone [broken]: bl.test healthy, or listing 127.0.0.1
 	cat >"$ZONE" <<'EOF'
+ttl 300 ext.test
 ext.test TXT "v=spf1 ip4:127.0.0.1 -all"
 _dmarc.ext.test TXT "v=DMARC1; p=reject"
 2.0.0.127.bl.test A 127.0.0.2
@@ -271,6 +272,11 @@ is_metric "${H_}_bucket{stage=\"eom\",le=\"+Inf\"}" 2 "(2) eom: +Inf bucket 2"
 ok "(2) DNS queries were counted" test "$(value portcullis_dns_queries_total)" -gt 0
 ok "(2) DNS answers were counted" test "$(value 'portcullis_dns_results_total{status="ok"}')" -gt 0
 is_metric 'portcullis_dns_results_total{status="error"}' 0 "(2) no DNS query failed to start"
+# six messages from one sender domain whose records have a TTL of 300 s:
+# its SPF record is asked of the server once, then comes from the cache
+is "$(grep -c -x 'query ext.test TXT' "$DNSLOG")" 1 "(2) the sender's SPF record was asked of the server once"
+ok "(2) ... and the cache hits were counted ($(value portcullis_dns_cache_hits_total))" \
+	test "$(value portcullis_dns_cache_hits_total)" -ge 5
 
 # ------------------------------------------------------------ (3)
 mkmsg m7 "first body line, sent before the hold
