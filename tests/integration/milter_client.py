@@ -9,8 +9,10 @@ open at once, or keep a steady load while the test signals the daemon.
 
 SOCKET is inet:PORT@HOST or unix:PATH (as in portcullis.conf).  Scenarios:
   message     one message; prints one JSON line: the reply of each stage
-              that answered, the final action, the reply text, the header
-              edits and whether Authentication-Results was added
+              that answered (for RCPT: how many got each answer, and
+              each reply text with its count), the final action, the
+              reply text, the header edits and whether
+              Authentication-Results was added
   drop        starts a message and closes the connection in the middle
               (--at header|body); prints {"dropped": STAGE}
   concurrent  --sessions N sessions connect and negotiate, then all send
@@ -208,8 +210,11 @@ def run_message(spec, o, drop_at=None, pre=None):
                        P_NORCPT, P_NR_RCPT)
             key = a[0] if a else 'none'
             rcpt_answers[key] = rcpt_answers.get(key, 0) + 1
-            if a and a[0] == 'reply' and not valid_reply(a[1]):
-                res.setdefault('invalid', []).append(a[1])
+            if a and a[0] == 'reply':
+                t = res.setdefault('rcpt_replies', {})
+                t[a[1]] = t.get(a[1], 0) + 1
+                if not valid_reply(a[1]):
+                    res.setdefault('invalid', []).append(a[1])
             if not decided(a):
                 accepted += 1
         res['stages']['rcpt'] = rcpt_answers
