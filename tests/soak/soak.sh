@@ -6,7 +6,9 @@
 # SOAK_CONCURRENCY sessions at once, 8 by default) for SOAK_SECONDS (600 by
 # default).  Every second the daemon's resident memory (VmRSS) and its
 # open file descriptors are written to $SOAK_CSV (default
-# tests/soak/soak.csv in the current directory: seconds,rss_kb,fds).
+# tests/soak/soak.csv in the current directory: seconds,rss_kb,fds and
+# VmRSS's parts rss_anon_kb (the heap) and rss_file_kb (mapped files: the
+# binary, its libraries, the greylist store's LMDB map)).
 #
 # At the end it prints the start, 2-minute, end and peak figures and the
 # messages sent, and fails (TAP "not ok") when
@@ -95,15 +97,32 @@ nfds() { ls "/proc/$PORTCULLIS_PID/fd" 2>/dev/null | wc -l; }
 FDS_IDLE0=$(nfds)
 
 # ------------------------------------------------------------ sampler
-echo "seconds,rss_kb,fds" >"$SOAK_CSV"
-(
-	t0=$SECONDS
-	while pid_alive "$PORTCULLIS_PID" && [ ! -e "$TEST_TMP/stop-sampling" ]; do
-		sleep 1 &	# the sampling period, run while sampling
-		echo "$((SECONDS - t0)),$(rss),$(nfds)" >>"$SOAK_CSV"
-		wait $!
-	done
-) &
+# one process, no fork a sample: on time even on a busy machine
+"$PY" - "$PORTCULLIS_PID" "$SOAK_CSV" "$TEST_TMP/stop-sampling" <<'EOF' &
+import os, sys, time
+pid, csv, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+t0 = time.monotonic()
+k = 0
+with open(csv, 'w', buffering=1) as out:
+    out.write('seconds,rss_kb,fds,rss_anon_kb,rss_file_kb\n')
+    while not os.path.exists(stop):
+        try:
+            with open('/proc/%s/status' % pid) as f:
+                st = dict(l.split(':', 1) for l in f if ':' in l)
+            if st['State'].split()[0] in ('Z', 'X'):
+                break
+            rss = int(st['VmRSS'].split()[0])
+            anon = int(st['RssAnon'].split()[0])
+            fil = int(st['RssFile'].split()[0])
+            fds = len(os.listdir('/proc/%s/fd' % pid))
+        except (OSError, KeyError, ValueError):
+            break
+        out.write('%d,%d,%d,%d,%d\n' % (round(time.monotonic() - t0),
+                                        rss, fds, anon, fil))
+        k += 1
+        # the sampling period: the next whole second from the start
+        time.sleep(max(0.0, t0 + k - time.monotonic()))
+EOF
 SAMPLER_PID=$!
 
 # ------------------------------------------------------------ load
@@ -145,18 +164,19 @@ for line in open(sys.argv[1]):
 print(sent, acc, ar, err, json.dumps(other, separators=(',', ':')) or '{}')
 EOF
 )
-read -r S0 R0 F0 SW RW FW SE RE FE RMAX FMAX NS < <(awk -F, -v w=120 '
+read -r S0 R0 F0 SW RW FW SE RE FE RMAX FMAX NS A0 AW AE < <(awk -F, -v w=120 '
 	NR == 1 { next }
-	NR == 2 { s0 = $1; r0 = $2; f0 = $3 }
-	$1 <= w { sw = $1; rw = $2; fw = $3 }
-	{ se = $1; re = $2; fe = $3; n++
+	NR == 2 { s0 = $1; r0 = $2; f0 = $3; a0 = $4 }
+	$1 <= w { sw = $1; rw = $2; fw = $3; aw = $4 }
+	{ se = $1; re = $2; fe = $3; ae = $4; n++
 	  if ($2 > rmax) rmax = $2; if ($3 > fmax) fmax = $3 }
-	END { print s0, r0, f0, sw, rw, fw, se, re, fe, rmax, fmax, n }' "$SOAK_CSV")
+	END { print s0, r0, f0, sw, rw, fw, se, re, fe, rmax, fmax, n, a0, aw, ae }' "$SOAK_CSV")
 cat <<EOF
 # soak: $SOAK_SECONDS s, concurrency $SOAK_CONCURRENCY, $BATCH batches, shipped policy
 # messages sent: $SENT (accepted $ACCEPTED, with Authentication-Results $AUTHRES, other answers $OTHER, session errors $NERR)
 # samples: $NS (one a second) in $SOAK_CSV
 # VmRSS kB: start (t=$S0) $R0, after the warm-up (t=$SW) $RW, end (t=$SE) $RE, max $RMAX
+#   of which RssAnon kB: start $A0, after the warm-up $AW, end $AE
 # fds:      start (t=$S0) $F0, after the warm-up (t=$SW) $FW, end (t=$SE) $FE, max $FMAX; idle before the load $FDS_IDLE0, idle after $FDS_IDLE1
 EOF
 ok "samples were taken every second ($NS for $SOAK_SECONDS s)" \
