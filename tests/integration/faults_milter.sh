@@ -185,7 +185,10 @@ next_ok "f. SIGHUP under load"
 # ------------------------------------------------------------ h. disk full
 # our own mount namespace (lib.sh runs the test under unshare --mount-proc):
 # the tmpfs is seen by this test and its daemon only
-if mount -t tmpfs -o size=1m,mode=0700 portcullis-spool "$SPOOL" 2>"$TEST_TMP/mount.err"; then
+if [ -z "${_PORTCULLIS_TEST_NS:-}" ]; then
+	# never mount in the machine's own namespace
+	_tap_result 0 "h. disk full # SKIP no private mount namespace (unshare failed)"
+elif mount -t tmpfs -o size=1m,mode=0700 portcullis-spool "$SPOOL" 2>"$TEST_TMP/mount.err"; then
 	_umount_spool() { umount "$SPOOL" 2>/dev/null; }
 	at_cleanup _umount_spool
 	mc message --body-bytes $((4 * 1024 * 1024)) --subject "disk full"
