@@ -762,7 +762,11 @@ dkimv_eom(struct dkimv *v, struct dkimv_result *res)
 			snprintf(s->reason + n, sizeof(s->reason) - n, "%s%s",
 			    n != 0 ? "; " : "", "testing key (t=y)");
 		}
-		best_update(res, s->result);
+		/* RFC 6376 3.6.1: a signer in testing mode is treated as
+		 * unsigned mail, so its signature that does not verify is
+		 * not counted in best (the A-R still shows it) */
+		if (!s->testing || strcmp(s->result, "pass") == 0)
+			best_update(res, s->result);
 	}
 	/*
 	 * The signatures dkim_header() refused, after libopendkim's own,

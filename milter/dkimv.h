@@ -61,6 +61,10 @@ struct dkimv_sig {
  * best: "none" without signatures, else the best signature result in the
  * order pass > temperror > fail > policy > neutral > permerror (a retry may
  * still turn a temperror into a pass, so it ranks above the definite ones).
+ * A signature that does not pass and whose key has t=y is left out of best
+ * (RFC 6376 3.6.1: mail from a signer in testing mode is treated as
+ * unsigned), so best is "none" when it is the only one; it keeps its own
+ * result in sigs[] for the Authentication-Results header.
  */
 /* About 4 KB: keep it in the message state, not on a worker's stack. */
 struct dkimv_result {

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idn2.h>
+
 #include "dmarc.h"
 #include "dns.h"
 #include "util.h"
@@ -26,11 +28,11 @@
 /* Record parser (RFC 9989 4.7, 4.8)                                  */
 /* ------------------------------------------------------------------ */
 
+/* WSP of RFC 5234: space and horizontal tab only (dmarc-sep, equals). */
 static bool
 dm_wsp(char c)
 {
-	/* WSP, and the CR LF of folding whitespace */
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	return c == ' ' || c == '\t';
 }
 
 static void
@@ -50,6 +52,24 @@ dm_is(const char *s, size_t n, const char *word)
 	return mem_ieq(s, n, word, strlen(word));
 }
 
+static bool
+dm_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+dm_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+dm_hex(char c)
+{
+	return dm_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 static int
 dm_policy_word(const char *s, size_t n, enum dmarc_policy *p)
 {
@@ -64,31 +84,112 @@ dm_policy_word(const char *s, size_t n, enum dmarc_policy *p)
 	return 0;
 }
 
-/* fo: one or more of 0 1 d s separated by ':' (RFC 9990 / 7489 6.3). */
+/*
+ * dmarc-fo of RFC 9989 4.8: a non-empty ':' list of 0 1 d s (any case,
+ * no whitespace), "0" and "1" mutually exclusive, "d" and "s" at most
+ * once each.
+ */
 static bool
 dm_fo_valid(const char *s, size_t n)
 {
 	size_t	i;
-	bool	want_opt = true;
+	bool	seen01 = false, seen_d = false, seen_s = false;
 
 	if (n == 0 || n > DMARC_FO_MAX)
 		return false;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i += 2) {
 		char c = s[i];
 
-		if (dm_wsp(c))
-			continue;
-		if (want_opt) {
-			if (c != '0' && c != '1' && c != 'd' && c != 'D' &&
-			    c != 's' && c != 'S')
+		if (c == '0' || c == '1') {
+			if (seen01)
 				return false;
-			want_opt = false;
-		} else if (c == ':')
-			want_opt = true;
-		else
+			seen01 = true;
+		} else if (c == 'd' || c == 'D') {
+			if (seen_d)
+				return false;
+			seen_d = true;
+		} else if (c == 's' || c == 'S') {
+			if (seen_s)
+				return false;
+			seen_s = true;
+		} else
+			return false;
+		if (i + 1 < n && s[i + 1] != ':')
+			return false;
+		if (i + 1 == n - 1)
+			return false;	/* a trailing ':' */
+	}
+	return true;
+}
+
+/*
+ * One dmarc-uri (RFC 3986 URI, ',' and '!' percent-encoded) with the
+ * obsolete "!size" suffix allowed: scheme ":" then URI characters.
+ */
+static bool
+dm_uri_valid(const char *s, size_t n)
+{
+	size_t	i, end = n;
+
+	/* obs-dmarc-report-size = "!" 1*DIGIT [ "k" / "m" / "g" / "t" ] */
+	for (i = 0; i < n; i++)
+		if (s[i] == '!')
+			break;
+	if (i < n) {
+		size_t j = i + 1;
+
+		while (j < n && dm_digit(s[j]))
+			j++;
+		if (j == i + 1)
+			return false;
+		if (j < n && strchr("kmgtKMGT", s[j]) != NULL)
+			j++;
+		if (j != n)
+			return false;
+		end = i;
+	}
+	if (end == 0 || !dm_alpha(s[0]))
+		return false;
+	for (i = 1; i < end && s[i] != ':'; i++)
+		if (!dm_alpha(s[i]) && !dm_digit(s[i]) && s[i] != '+' &&
+		    s[i] != '-' && s[i] != '.')
+			return false;
+	if (i >= end)
+		return false;	/* no scheme ':' */
+	for (i++; i < end; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			if (i + 2 >= end)
+				return false;
+			if (!dm_hex(s[i + 1]) || !dm_hex(s[i + 2]))
+				return false;
+			i += 2;
+		} else if (!dm_alpha(c) && !dm_digit(c) &&
+		    strchr("-._~:/?#[]@$&'()*+;=", c) == NULL)
 			return false;
 	}
-	return !want_opt;
+	return true;
+}
+
+/* dmarc-urilist: true when at least one element is a valid URI. */
+static bool
+dm_urilist_any_valid(const char *s, size_t n)
+{
+	size_t	pos = 0;
+
+	while (pos <= n) {
+		const char	*e = s + pos;
+		size_t		 el = 0;
+
+		while (pos + el < n && s[pos + el] != ',')
+			el++;
+		pos += el + 1;
+		dm_trim(&e, &el);
+		if (dm_uri_valid(e, el))
+			return true;
+	}
+	return false;
 }
 
 enum dm_tag {
@@ -153,7 +254,7 @@ dm_tag_apply(struct dmarc_record *r, enum dm_tag t, const char *v, size_t n)
 		if (n == 0 || n > 3)
 			return -1;
 		for (pct = 0, i = 0; i < n; i++) {
-			if (v[i] < '0' || v[i] > '9')
+			if (!dm_digit(v[i]))
 				return -1;
 			pct = pct * 10 + (v[i] - '0');
 		}
@@ -163,6 +264,8 @@ dm_tag_apply(struct dmarc_record *r, enum dm_tag t, const char *v, size_t n)
 		return 0;
 	case DM_T_RUA:
 	case DM_T_RUF:
+		if (t == DM_T_RUA)
+			r->rua_valid = dm_urilist_any_valid(v, n);
 		if (n > DMARC_URI_MAX) {
 			r->uri_dropped = true;
 			return 0;
@@ -182,10 +285,31 @@ dm_tag_apply(struct dmarc_record *r, enum dm_tag t, const char *v, size_t n)
 	return -1;
 }
 
+/* v=DMARC1 exactly at the start: "v" (either case) equals %s"DMARC1". */
+static bool
+dm_version_ok(const char *part, size_t plen)
+{
+	size_t	i = 1;
+
+	if (plen == 0 || (part[0] != 'v' && part[0] != 'V'))
+		return false;
+	while (i < plen && dm_wsp(part[i]))
+		i++;
+	if (i >= plen || part[i] != '=')
+		return false;
+	i++;
+	while (i < plen && dm_wsp(part[i]))
+		i++;
+	while (plen > i && dm_wsp(part[plen - 1]))
+		plen--;
+	return plen - i == 6 && memcmp(part + i, "DMARC1", 6) == 0;
+}
+
 int
 dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *r)
 {
 	bool	seen[DM_T_N] = { false };
+	bool	bad_policy_tag = false;
 	size_t	pos = 0, ntag = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -196,59 +320,86 @@ dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *r)
 		return -1;
 	for (;;) {
 		const char	*part = txt + pos, *name, *val, *eq;
-		size_t		 plen, nlen, vlen, end = pos;
+		size_t		 plen, nlen, vlen, end = pos, i;
 		int		 t;
+		bool		 syntax_ok;
 
 		while (end < len && txt[end] != ';')
 			end++;
 		plen = end - pos;
-		dm_trim(&part, &plen);
-		eq = memchr(part, '=', plen);
-		if (eq != NULL) {
-			name = part;
-			nlen = (size_t)(eq - part);
-			val = eq + 1;
-			vlen = plen - nlen - 1;
-			dm_trim(&name, &nlen);
-			dm_trim(&val, &vlen);
-		} else {
-			name = val = part;
-			nlen = vlen = 0;
-		}
 		if (ntag == 0) {
-			/* RFC 9989 4.10: a record not starting with the v
-			 * tag of this version is not a DMARC record */
-			if (eq == NULL || !dm_is(name, nlen, "v") ||
-			    !dm_is(val, vlen, "DMARC1"))
+			/* RFC 9989 4.7: v=DMARC1 first, value case
+			 * sensitive; else the whole record is ignored */
+			if (!dm_version_ok(part, plen))
 				return -1;
-		} else if (plen == 0) {
-			/* an empty part: a trailing or doubled ';' */
-		} else if (eq == NULL || nlen == 0) {
+			goto next;
+		}
+		dm_trim(&part, &plen);
+		if (plen == 0)
+			goto next;	/* a trailing or doubled ';' */
+		eq = memchr(part, '=', plen);
+		if (eq == NULL) {
+			r->bad_values++;	/* not a tag: ignored */
+			goto next;
+		}
+		name = part;
+		nlen = (size_t)(eq - part);
+		val = eq + 1;
+		vlen = plen - nlen - 1;
+		dm_trim(&name, &nlen);
+		dm_trim(&val, &vlen);
+		/* dmarc-tag = 1*ALPHA equals 1*dmarc-value; a name that is
+		 * not a tag name is ignored outright (RFC 9989 4.8) */
+		for (i = 0; i < nlen && dm_alpha(name[i]); i++)
+			;
+		if (nlen == 0 || i < nlen) {
 			r->bad_values++;
-		} else {
-			for (t = 0; t < DM_T_N; t++)
-				if (dm_is(name, nlen, dm_tag_names[t]))
-					break;
-			if (t == DM_T_N)
+			goto next;
+		}
+		syntax_ok = vlen > 0;
+		for (i = 0; syntax_ok && i < vlen; i++)
+			syntax_ok = (unsigned char)val[i] >= 0x20 &&
+			    (unsigned char)val[i] <= 0x7e;
+		for (t = 0; t < DM_T_N; t++)
+			if (dm_is(name, nlen, dm_tag_names[t]))
+				break;
+		if (t == DM_T_N) {
+			if (syntax_ok)
 				r->unknown_tags++;	/* MUST be ignored */
-			else if (seen[t])
-				r->bad_values++;	/* first one kept */
-			else {
-				seen[t] = true;
-				if (dm_tag_apply(r, (enum dm_tag)t, val,
-				    vlen) == -1)
-					r->bad_values++;
+			else
+				r->bad_values++;
+		} else if (seen[t])
+			r->bad_values++;	/* first one kept */
+		else {
+			seen[t] = true;
+			if (!syntax_ok || dm_tag_apply(r, (enum dm_tag)t, val,
+			    vlen) == -1) {
+				r->bad_values++;
+				/* RFC 9989 4.10.1: an invalid p, sp or np */
+				if (t == DM_T_P || t == DM_T_SP ||
+				    t == DM_T_NP)
+					bad_policy_tag = true;
 			}
 		}
+next:
 		ntag++;
 		if (end >= len)
 			break;
 		pos = end + 1;
 	}
-	/* Defaults (RFC 9989 4.7): no valid p is p=none, sp follows p, np
-	 * follows sp. */
-	if (!r->has_p)
-		r->p = DMARC_P_NONE;
+	/*
+	 * RFC 9989 4.10.1: no valid p=, or an sp= or np= that is not valid:
+	 * with a valid rua= the record reads as p=none (sp and np too);
+	 * without one DMARC does not apply (no_policy).
+	 */
+	if (!r->has_p || bad_policy_tag) {
+		r->policy_defaulted = true;
+		r->p = r->sp = r->np = DMARC_P_NONE;
+		r->has_p = r->has_sp = r->has_np = false;
+		if (!r->rua_valid)
+			r->no_policy = true;
+	}
+	/* Defaults (RFC 9989 4.7): sp follows p, np follows sp. */
 	if (!r->has_sp)
 		r->sp = r->p;
 	if (!r->has_np)
@@ -287,6 +438,7 @@ struct dm_ctx {
 
 #define DM_TXT_BUF	(DNS_RDATA_MAX + 1)
 #define DM_LABELS_MAX	128		/* 253 octets hold at most 127 */
+#define DM_IDN_IN_MAX	1024		/* UTF-8 From domain given to idn2 */
 
 enum dm_rc { DM_OK = 0, DM_TEMP = -1, DM_LIMIT = -2 };
 
@@ -306,12 +458,10 @@ dm_word(char *dst, size_t size, const char *w)
 
 /* Lower-cased copy without a trailing dot; LDH and '_' labels only. */
 static int
-dm_domain_norm(const char *in, char *out)
+dm_domain_ascii(const char *in, char *out)
 {
 	size_t	n, i, lab = 0;
 
-	if (in == NULL)
-		return -1;
 	n = strnlen(in, DMARC_DOMAIN_MAX + 2);
 	if (n > 0 && in[n - 1] == '.')
 		n--;
@@ -340,6 +490,42 @@ dm_domain_norm(const char *in, char *out)
 		return -1;
 	out[n] = '\0';
 	return 0;
+}
+
+/*
+ * The domain as DNS and alignment see it: lower case, no trailing dot,
+ * U-labels converted to A-labels first (RFC 9989 5.3.1, RFC 5890 2.3.2.1:
+ * IDNA2008, input NFC-normalised).  A name libidn2 refuses is not a
+ * domain (-1).
+ */
+static int
+dm_domain_norm(const char *in, char *out)
+{
+	const unsigned char	*p;
+	char			*a = NULL;
+	int			 rc;
+
+	if (in == NULL)
+		return -1;
+	for (p = (const unsigned char *)in; *p != '\0' && *p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return dm_domain_ascii(in, out);
+	/* bounded before libidn2 reads it: 63 four-byte characters a label */
+	if (strnlen(in, DM_IDN_IN_MAX + 1) > DM_IDN_IN_MAX)
+		return -1;
+	if (idn2_to_ascii_8z(in, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
+	    IDN2_OK)
+		return -1;
+	rc = dm_domain_ascii(a, out);
+	idn2_free(a);
+	return rc;
+}
+
+int
+dmarc_domain_dns(const char *in, char out[DMARC_DOMAIN_MAX + 1])
+{
+	return dm_domain_norm(in, out);
 }
 
 /* Start offsets of the labels of d, leftmost first; their count. */
@@ -425,41 +611,36 @@ dm_lookup(struct dm_ctx *c, const char *d)
 	return lv;
 }
 
-/* Policy discovery (RFC 9989 4.10.1): the first record of the walk. */
-static enum dm_rc
-dm_policy_walk(struct dm_ctx *c, const char *d, struct dm_level **found)
+/* A name already looked up in this evaluation, or NULL (no query). */
+static struct dm_level *
+dm_cached(struct dm_ctx *c, const char *d)
 {
-	size_t	off[DM_LABELS_MAX], n, idx;
+	size_t	i;
 
-	*found = NULL;
-	n = dm_labels(d, off);
-	for (idx = 0; idx < n; idx = dm_walk_next(idx, n)) {
-		struct dm_level *lv = dm_lookup(c, d + off[idx]);
-
-		if (lv == NULL)
-			return DM_LIMIT;
-		if (lv->state == DM_LV_TEMP)
-			return DM_TEMP;
-		if (lv->state == DM_LV_RECORD) {
-			*found = lv;
-			return DM_OK;
-		}
-	}
-	return DM_OK;
+	for (i = 0; i < c->nlv; i++)
+		if (strcmp(c->lv[i].name, d) == 0)
+			return &c->lv[i];
+	return NULL;
 }
 
 /*
- * Organizational Domain (RFC 9989 4.10.2), from the longest name to the
- * shortest: a record with psd=n is it; a record with psd=y, other than at
- * d itself, makes the name one label below it the Organizational Domain;
- * otherwise the record with the fewest labels; no record at all: d.
+ * Organizational Domain (RFC 9989 4.10.2) by the DNS tree walk from d
+ * (4.10), records taken from the longest name to the shortest.  The walk
+ * stops at a record with psd=n or psd=y (4.10 steps 2 and 6).  psd=n: that
+ * name is it; psd=y at a name other than d: the name one label below it;
+ * otherwise the name with the fewest labels holding a record; no record
+ * at all: d.  psd_lv, when not NULL, gets the psd=y record that ended the
+ * walk (a Public Suffix Domain's policy), else NULL.
  */
 static enum dm_rc
-dm_org_domain(struct dm_ctx *c, const char *d, const char **org)
+dm_org_domain(struct dm_ctx *c, const char *d, const char **org,
+    struct dm_level **psd_lv)
 {
 	size_t	off[DM_LABELS_MAX], n, idx;
 	size_t	best = 0;
 
+	if (psd_lv != NULL)
+		*psd_lv = NULL;
 	n = dm_labels(d, off);
 	for (idx = 0; idx < n; idx = dm_walk_next(idx, n)) {
 		struct dm_level *lv = dm_lookup(c, d + off[idx]);
@@ -474,8 +655,13 @@ dm_org_domain(struct dm_ctx *c, const char *d, const char **org)
 			best = idx;
 			break;
 		}
-		if (lv->rec.psd == DMARC_PSD_Y && idx > 0) {
-			best = idx - 1;
+		if (lv->rec.psd == DMARC_PSD_Y) {
+			/* at d itself: d is the only record, so rule 3
+			 * makes d the Organizational Domain */
+			if (idx > 0)
+				best = idx - 1;
+			if (psd_lv != NULL)
+				*psd_lv = lv;
 			break;
 		}
 		best = idx;
@@ -484,33 +670,50 @@ dm_org_domain(struct dm_ctx *c, const char *d, const char **org)
 	return DM_OK;
 }
 
-/* 1 aligned, 0 not, or a negative enum dm_rc. */
+/* The Author Domain and, once a relaxed check needs it, its
+ * Organizational Domain (borrows the domain string). */
+struct dm_author {
+	const char	*d;
+	const char	*org;		/* NULL until computed */
+};
+
+/*
+ * Identifier alignment (RFC 9989 4.4, 4.10.2).  Identical names align
+ * and strict mode is a string comparison: neither needs a tree walk
+ * ("no need to perform Identifier Alignment Evaluations").  Only a relaxed
+ * check of different names walks, first for the Author Domain (once per
+ * evaluation), then for the identifier.  1 aligned, 0 not, or a negative
+ * enum dm_rc.
+ */
 static int
-dm_aligned(struct dm_ctx *c, const char *from, const char *from_org,
-    const char *id_raw, bool strict)
+dm_aligned(struct dm_ctx *c, struct dm_author *au, const char *id_raw,
+    bool strict)
 {
 	char		 id[DMARC_DOMAIN_MAX + 1];
 	const char	*id_org;
 	size_t		 il, ol;
 	enum dm_rc	 rc;
 
-	if (dm_domain_norm(id_raw, id) == -1)
+	if (id_raw == NULL || dm_domain_norm(id_raw, id) == -1)
 		return 0;
-	if (strcmp(id, from) == 0)
+	if (strcmp(id, au->d) == 0)
 		return 1;
 	if (strict)
 		return 0;
-	/* the Organizational Domain is a suffix of its name: only names in
-	 * from_org's subtree can share it (saves a walk) */
-	il = strlen(id);
-	ol = strlen(from_org);
-	if (!(il == ol && strcmp(id, from_org) == 0) &&
-	    !(il > ol && id[il - ol - 1] == '.' &&
-	    strcmp(id + il - ol, from_org) == 0))
-		return 0;
-	if ((rc = dm_org_domain(c, id, &id_org)) != DM_OK)
+	if (au->org == NULL &&
+	    (rc = dm_org_domain(c, au->d, &au->org, NULL)) != DM_OK)
 		return rc;
-	return strcmp(id_org, from_org) == 0;
+	/* the Organizational Domain is a suffix of its name: only names in
+	 * au->org's subtree can share it (saves a walk) */
+	il = strlen(id);
+	ol = strlen(au->org);
+	if (!(il == ol && strcmp(id, au->org) == 0) &&
+	    !(il > ol && id[il - ol - 1] == '.' &&
+	    strcmp(id + il - ol, au->org) == 0))
+		return 0;
+	if ((rc = dm_org_domain(c, id, &id_org, NULL)) != DM_OK)
+		return rc;
+	return strcmp(id_org, au->org) == 0;
 }
 
 static enum dmarc_policy
@@ -525,25 +728,45 @@ static void
 dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
     struct dmarc_outcome *o)
 {
-	struct dm_level		*lv;
-	const char		*org;
+	struct dm_level		*lv, *psd_lv = NULL;
+	struct dm_author	 au = { d, NULL };
 	const struct dmarc_record *rec;	/* borrows c->lv */
 	bool			 pass = false, temp = false, limit = false;
+	enum dm_rc		 rc = DM_OK;
 	size_t			 i;
 	int			 a;
 
 	dm_word(o->header_from, sizeof(o->header_from), d);
-	switch (dm_policy_walk(c, d, &lv)) {
-	case DM_TEMP:
+	/*
+	 * Policy discovery (RFC 9989 4.10.1): the Author Domain's own record;
+	 * else the record of its Organizational Domain, found by the tree
+	 * walk that starts there (4.10, 4.10.2); else that of the Public
+	 * Suffix Domain (the psd=y record that ended the walk).
+	 */
+	lv = dm_lookup(c, d);
+	if (lv == NULL)
+		rc = DM_LIMIT;
+	else if (lv->state == DM_LV_TEMP)
+		rc = DM_TEMP;
+	else if (lv->state != DM_LV_RECORD) {
+		rc = dm_org_domain(c, d, &au.org, &psd_lv);
+		if (rc == DM_OK) {
+			lv = dm_cached(c, au.org);
+			if (lv == NULL || lv->state != DM_LV_RECORD)
+				lv = psd_lv;
+		}
+	}
+	if (rc == DM_TEMP) {
 		o->result = DMARC_R_TEMPERROR;
 		return;
-	case DM_LIMIT:
+	}
+	if (rc == DM_LIMIT) {
 		o->result = DMARC_R_PERMERROR;
 		return;
-	case DM_OK:
-		break;
 	}
-	if (lv == NULL) {
+	/* no record, or one without a usable policy and without a valid
+	 * rua= (4.10.1): DMARC does not apply to the message */
+	if (lv == NULL || lv->rec.no_policy) {
 		o->result = DMARC_R_NONE;
 		return;
 	}
@@ -556,17 +779,6 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 	o->aspf_strict = rec->aspf_strict;
 	dm_word(o->fo, sizeof(o->fo), rec->fo);
 	dm_word(o->rua, sizeof(o->rua), rec->rua);
-	switch (dm_org_domain(c, d, &org)) {
-	case DM_TEMP:
-		o->result = DMARC_R_TEMPERROR;
-		return;
-	case DM_LIMIT:
-		o->result = DMARC_R_PERMERROR;
-		return;
-	case DM_OK:
-		break;
-	}
-	dm_word(o->org_domain, sizeof(o->org_domain), org);
 
 	/* RFC 9989 4.4: pass if any aligned DKIM or SPF identity passed.
 	 * SPF alignment is evaluated even after a DKIM pass: an aggregate
@@ -575,7 +787,7 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 	    i++) {
 		if (in->dkim_pass_domains == NULL)
 			break;
-		a = dm_aligned(c, d, org, in->dkim_pass_domains[i],
+		a = dm_aligned(c, &au, in->dkim_pass_domains[i],
 		    rec->adkim_strict);
 		o->dkim_aligned = a == 1;
 		temp |= a == DM_TEMP;
@@ -583,12 +795,33 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 	}
 	if (in->spf_result != NULL && str_ieq(in->spf_result, "pass") &&
 	    in->spf_domain != NULL) {
-		a = dm_aligned(c, d, org, in->spf_domain, rec->aspf_strict);
+		a = dm_aligned(c, &au, in->spf_domain, rec->aspf_strict);
 		o->spf_aligned = a == 1;
 		temp |= a == DM_TEMP;
 		limit |= a == DM_LIMIT;
 	}
 	pass = o->dkim_aligned || o->spf_aligned;
+	/*
+	 * RFC 9989 5.3.6: a check that could not complete leaves the message
+	 * neither pass nor fail.  An aligned identity whose own check ended
+	 * in temperror (a DKIM key lookup, the SPF record) might still pass
+	 * on a retry: temperror, not fail.
+	 */
+	for (i = 0; !pass && in->dkim_temp_domains != NULL &&
+	    i < in->ndkim_temp && i < DMARC_DKIM_MAX; i++) {
+		a = dm_aligned(c, &au, in->dkim_temp_domains[i],
+		    rec->adkim_strict);
+		temp |= a == 1 || a == DM_TEMP;
+		limit |= a == DM_LIMIT;
+	}
+	if (!pass && in->spf_result != NULL &&
+	    str_ieq(in->spf_result, "temperror") && in->spf_domain != NULL) {
+		a = dm_aligned(c, &au, in->spf_domain, rec->aspf_strict);
+		temp |= a == 1 || a == DM_TEMP;
+		limit |= a == DM_LIMIT;
+	}
+	if (au.org != NULL)
+		dm_word(o->org_domain, sizeof(o->org_domain), au.org);
 
 	/* Which policy: p at the Author Domain itself, else sp, or np when
 	 * the Author Domain does not exist (NXDOMAIN, RFC 8020). */
@@ -627,16 +860,21 @@ dm_eval_one(struct dm_ctx *c, const struct dmarc_input *in, const char *d,
 		dm_word(o->dis, sizeof(o->dis), "none");
 	else if (o->result == DMARC_R_FAIL)
 		dm_word(o->dis, sizeof(o->dis), dmarc_policy_name(o->policy));
+	else
+		o->policy = DMARC_P_NONE;	/* no policy without a verdict
+						 * (RFC 9989 5.3.6) */
 }
 
 /* Severity for combining several From domains. */
 static int
 dm_rank(enum dmarc_result r)
 {
+	/* A temporary failure outranks a fail: the message is tempfailed
+	 * and retried rather than rejected on incomplete information. */
 	switch (r) {
-	case DMARC_R_FAIL:
-		return 4;
 	case DMARC_R_TEMPERROR:
+		return 4;
+	case DMARC_R_FAIL:
 		return 3;
 	case DMARC_R_PERMERROR:
 		return 2;
@@ -731,7 +969,7 @@ dmarc_org_domain(struct dns *dns, uint64_t deadline_ms, const char *domain,
 	c.nlv = 0;
 	c.queries = 0;
 	c.txt = xmalloc(DM_TXT_BUF);
-	rc = dm_org_domain(&c, d, &org);
+	rc = dm_org_domain(&c, d, &org, NULL);
 	if (rc != DM_OK)
 		ret = -1;
 	else if (strlen(org) >= outlen)

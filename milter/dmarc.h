@@ -72,19 +72,30 @@ struct dmarc_record {
 	bool	 uri_dropped;	/* a rua/ruf longer than DMARC_URI_MAX */
 	char	 fo[DMARC_FO_MAX + 1];		/* default "0" */
 	unsigned unknown_tags;	/* ignored tags (RFC 9989: MUST ignore) */
-	unsigned bad_values;	/* known tags with invalid values, ignored */
+	unsigned bad_values;	/* syntax errors and invalid values, ignored */
+	bool	 rua_valid;	/* rua= holds at least one valid URI */
+	/* RFC 9989 4.10.1: no valid p=, or an invalid sp=/np=: the record
+	 * reads as p=none (policy_defaulted) when rua_valid, else DMARC does
+	 * not apply to the message (no_policy, with policy_defaulted). */
+	bool	 policy_defaulted;
+	bool	 no_policy;
 };
 
 /*
  * Parses one TXT record (already joined, RFC 7489/9989 tag list).  txt
- * need not be NUL-terminated.  Returns 0 when it is a DMARC record: it
- * starts with the v=DMARC1 tag (whitespace around tags and '=' allowed,
- * names and values case-insensitive).  -1 when it is not (then it is
- * discarded as RFC 9989 4.10 says), holds a NUL byte, or is longer than
- * DMARC_RECORD_MAX.  Other malformed tags never reject the record: unknown
- * tags are ignored, invalid values of known tags fall back to their
- * defaults (counted in bad_values); a missing or invalid p= reads as
- * p=none (RFC 9989).  Of a repeated tag the first is kept.
+ * need not be NUL-terminated.  Returns 0 when it is a DMARC record: its
+ * first bytes are the version tag, "v" (either case), optional SP/HTAB,
+ * "=", optional SP/HTAB and exactly "DMARC1" (case sensitive, RFC 9989
+ * 4.7/4.8), then ';' or the end.  -1 when it is not (then it is discarded
+ * as RFC 9989 4.10 says: leading whitespace, "v=dmarc1", "v=DMARC1 p=..."
+ * all are not), holds a NUL byte, or is longer than DMARC_RECORD_MAX.
+ * The other tags follow the 4.8 ABNF (separators "*WSP ; *WSP", names
+ * 1*ALPHA and case-insensitive, values printable ASCII): unknown tags are
+ * ignored, syntax errors and invalid values of known tags fall back to
+ * the defaults (counted in bad_values); fo= must be a dmarc-fo list.  A
+ * missing or invalid p=, or an invalid sp= or np=, makes the record
+ * p=none when rua= holds a valid URI and no_policy otherwise (RFC 9989
+ * 4.10.1).  Of a repeated tag the first is kept.
  * Legacy pct=: RFC 9989 drops sampling; pct=0 without t= reads as t=y
  * (what pct=0 meant), any other pct as t=n.  Thread safe, no allocation.
  */
@@ -98,6 +109,10 @@ struct dmarc_input {
 	const char	*spf_domain;		/* MAIL FROM domain, or HELO */
 	const char *const *dkim_pass_domains;	/* d= of passing signatures */
 	size_t		 ndkim;
+	/* d= of signatures whose key lookup failed (DKIM temperror): an
+	 * aligned one makes a non-passing result temperror, not fail */
+	const char *const *dkim_temp_domains;
+	size_t		 ndkim_temp;
 };
 
 struct dmarc_outcome {
@@ -128,21 +143,28 @@ struct dmarc_outcome {
 };
 
 /*
- * Evaluates DMARC for a message (RFC 9989 4.10 policy discovery, 4.10.2
- * Organizational Domain, 4.4 alignment, 5.3 policy).  Blocking; every
- * query ends by deadline_ms (clock_ms() scale).  Several From domains:
- * each is evaluated; the outcome is that of the worst, in the order
- * fail > temperror > permerror > pass > none (the safe reading: fail if
- * any fails).  nfrom 0, an empty or malformed (non-LDH, non-ASCII, too
- * long) From domain, or more than DMARC_FROM_MAX domains give permerror
- * with no_from set for the first two.  DNS failure (SERVFAIL, timeout)
- * on a lookup the result depends on gives temperror.  A name holding
- * several v=DMARC1 records holds none: the walk goes on above it.  The
- * Author Domain counts as non-existent (np=) when its A query answers
- * NXDOMAIN (RFC 8020); that query is made only when the record came from
- * a parent.  policy is set for pass and fail (pass: the policy that would
- * apply, dis "none").  Returns 0, or -1 for NULL arguments.  Thread safe
- * (dns is); stack use about 5 KB, the cache is on the heap.
+ * Evaluates DMARC for a message (RFC 9989 4.10.1 policy discovery, 4.10.2
+ * Organizational Domain by the tree walk, 4.4 alignment, 5.3 policy).
+ * Blocking; every query ends by deadline_ms (clock_ms() scale).
+ * Policy: the From domain's own record (p), else its Organizational
+ * Domain's, else the psd=y record that ended the walk (sp, or np when the
+ * From domain's A query answers NXDOMAIN, RFC 8020; that query is made
+ * only then).  A record with no_policy gives none.  Alignment walks only
+ * for a relaxed check of two different names.  Result: pass when an
+ * aligned identity passed; else temperror when a lookup it depends on
+ * failed (SERVFAIL, timeout) or an aligned identity's own check is
+ * temperror (dkim_temp_domains, spf_result "temperror"); else fail.
+ * Several From domains (U-labels converted to A-labels by libidn2): each
+ * is evaluated, the outcome is that of the worst in the order temperror
+ * > fail > permerror > pass > none (of two fails the stricter policy).
+ * nfrom 0, an empty or malformed (non-LDH, refused by libidn2, too long)
+ * From domain, or more than DMARC_FROM_MAX domains give permerror with
+ * no_from set for the first two.  A name holding several v=DMARC1
+ * records holds none.  policy is set for pass and fail only (pass: the
+ * policy that would apply, dis "none"), else none.  org_domain is set
+ * when a relaxed check (or the discovery) needed it, else "".  Returns 0,
+ * or -1 for NULL arguments.  Thread safe (dns is); stack use about 5 KB,
+ * the cache is on the heap.
  */
 int	dmarc_evaluate(struct dns *dns, uint64_t deadline_ms,
 	    const struct dmarc_input *in, struct dmarc_outcome *out);
@@ -169,5 +191,11 @@ int	dmarc_org_domain(struct dns *dns, uint64_t deadline_ms,
 
 const char *dmarc_result_name(enum dmarc_result);
 const char *dmarc_policy_name(enum dmarc_policy);
+
+/*
+ * A From domain as DMARC queries it: lower case, no trailing dot, U-labels
+ * as A-labels (libidn2).  0, or -1 for a name that is not a domain.
+ */
+int	dmarc_domain_dns(const char *in, char out[DMARC_DOMAIN_MAX + 1]);
 
 #endif

@@ -194,12 +194,17 @@ list_cb(const struct grey_entry *e, void *arg)
 int
 greylist_cli_main(int argc, char **argv)
 {
+	return greylist_cli_main_at(argc, argv, (uint64_t)time(NULL));
+}
+
+int
+greylist_cli_main_at(int argc, char **argv, uint64_t now)
+{
 	const char *conf = NULL, *spec = NULL, *cmd;
 	struct config *cfg = NULL;
 	struct greylist *g = NULL;
 	const struct grey_store_ops *ops;
 	uint64_t expire = POL_GREY_EXPIRE_DEFAULT;
-	uint64_t now = (uint64_t)time(NULL);
 	char err[512], key[GREY_KEY_MAX + 1];
 	void *h;
 	int i, n, rc = 1;

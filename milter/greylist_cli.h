@@ -7,7 +7,11 @@
 #ifndef PORTCULLIS_GREYLIST_CLI_H
 #define PORTCULLIS_GREYLIST_CLI_H
 
+#include <stdint.h>
+
 /* argv[0] is "greylist".  Returns the exit status (0 or 1). */
 int greylist_cli_main(int argc, char **argv);
+/* The same at the time `now` (seconds) instead of the clock's: tests. */
+int greylist_cli_main_at(int argc, char **argv, uint64_t now);
 
 #endif

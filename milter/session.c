@@ -103,6 +103,8 @@ struct msg {
 	struct dkimv_result *dkim_res;	/* owns; NULL until end of message */
 	const char **dkim_pass;		/* owns the array; borrows dkim_res */
 	size_t ndkim_pass;
+	const char **dkim_temp;		/* same, temperror d= (for DMARC) */
+	size_t ndkim_temp;
 	bool spf_done;
 	struct spf_outcome spf;
 	bool dmarc_done;
@@ -750,9 +752,13 @@ dkim_compute(struct msg *m)
 		return -1;
 	metrics_dkim(m->dkim_res->best);
 	m->dkim_pass = xcalloc(m->dkim_res->nsigs + 1, sizeof(char *));
+	m->dkim_temp = xcalloc(m->dkim_res->nsigs + 1, sizeof(char *));
 	for (i = 0; i < m->dkim_res->nsigs; i++)
 		if (strcmp(m->dkim_res->sigs[i].result, "pass") == 0)
 			m->dkim_pass[m->ndkim_pass++] =
+			    m->dkim_res->sigs[i].domain;
+		else if (strcmp(m->dkim_res->sigs[i].result, "temperror") == 0)
+			m->dkim_temp[m->ndkim_temp++] =
 			    m->dkim_res->sigs[i].domain;
 	return 0;
 }
@@ -792,6 +798,8 @@ dmarc_compute(struct core_conn *c, struct msg *m)
 	    c->helo;
 	in.dkim_pass_domains = m->dkim_pass;
 	in.ndkim = m->ndkim_pass;
+	in.dkim_temp_domains = m->dkim_temp;
+	in.ndkim_temp = m->ndkim_temp;
 	if (dmarc_evaluate(c->snap->dns, check_deadline(c), &in,
 	    &m->dmarc) != 0)
 		return -1;
@@ -1232,6 +1240,7 @@ msg_free(struct msg *m)
 	free(m->link_keys);
 	free(m->dkim_res);
 	free(m->dkim_pass);
+	free(m->dkim_temp);
 	for (i = 0; i < m->nfrom_domains; i++)
 		free(m->from_domains[i]);
 	free(m->from_domains);
@@ -1700,8 +1709,13 @@ core_eoh(struct core_conn *c, struct verdict *v)
 	}
 	/* DMARC's first queries: the record of each From domain */
 	msg_from_domains(m);
-	for (size_t i = 0; i < m->nfrom_domains; i++)
-		msg_prefetch(c, m, "_dmarc.", m->from_domains[i]);
+	for (size_t i = 0; i < m->nfrom_domains; i++) {
+		char d[DMARC_DOMAIN_MAX + 1];
+
+		/* the name DMARC will ask: A-labels for an IDN domain */
+		if (dmarc_domain_dns(m->from_domains[i], d) == 0)
+			msg_prefetch(c, m, "_dmarc.", d);
+	}
 	rc = evaluate(c, &m->eval, POL_STAGE_EOH, &a, rule, text);
 	if (rc < 0) {
 		verdict_on_error(c, v, POL_STAGE_EOH, "policy evaluation");

@@ -75,6 +75,8 @@ struct grey_stats {
 	uint64_t identities, manual;	/* identity records */
 	uint64_t bytes;		/* on disk (LMDB), in memory (Redis) */
 	uint64_t capacity;		/* LMDB map size, 0 for Redis */
+	uint64_t txnid;		/* LMDB: id of the last committed write
+				 * transaction (each one counts); 0 Redis */
 };
 
 struct grey_store_ops {

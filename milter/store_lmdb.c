@@ -10,10 +10,11 @@
  * Owns: per store the MDB_env; the greylist sweep position.  Locks:
  * LMDB's writer lock (process-shared; one write transaction at a time),
  * nothing of ours: the sweep position is only touched inside a write
- * transaction.
+ * transaction, the time of the last sweep is an atomic.
  * Limits: map size (spec "?mapsize=", GREY_LMDB_MAPSIZE_DEFAULT); keys <=
- * GREY_KEY_MAX; a sweep examines <= GREY_SWEEP_MAX records a transaction,
- * so that no transaction holds the writer lock for long.
+ * GREY_KEY_MAX; a sweep examines <= GREY_SWEEP_MAX records a transaction
+ * of its own, never the check's, so that no transaction holds the writer
+ * lock for long and a message's answer never waits on a sweep's result.
  * Errors: -1 with a log line; MDB_MAP_FULL gets one sweep and one retry.
  *
  * Value format (GREY_LMDB_VALUE_LEN bytes, big-endian):
@@ -26,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +49,11 @@ struct lmdb_store {
 	MDB_env *env;		/* owns */
 	MDB_dbi dbi;
 	char *dir;		/* owns */
+	/* `now` of the last opportunistic step; claimed atomically by the
+	 * check that runs the next one. */
+	_Atomic uint64_t last_sweep;
 	/* Sweep position: only used inside a write transaction, which LMDB
 	 * serialises, so it needs no lock of its own. */
-	uint64_t last_sweep;	/* `now` of the last opportunistic step */
 	char resume[GREY_KEY_MAX + 1];
 	size_t resume_len;	/* 0: start at the first key */
 };
@@ -332,21 +336,40 @@ put_rec(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t len,
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* Sweeps one step in its own transaction; the number deleted in *n. */
+/* Sweeps one step in its own transaction; the number deleted in *n.
+ * restart: from the first key rather than the remembered position (set
+ * inside the transaction, where the position may be touched). */
 static int
-sweep_txn(struct lmdb_store *st, uint64_t now, size_t max, size_t *n,
-    bool *done)
+sweep_txn(struct lmdb_store *st, uint64_t now, size_t max, bool restart,
+    size_t *n, bool *done)
 {
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 		return rc;
+	if (restart)
+		st->resume_len = 0;
 	if ((rc = sweep_step(st, txn, now, max, n, done)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	return mdb_txn_commit(txn);
+}
+
+/*
+ * Whether this check should run a sweep step: at most one every
+ * GREY_SWEEP_INTERVAL seconds of `now`, claimed by one thread (a clock
+ * stepping back restarts the interval).
+ */
+static bool
+sweep_due(struct lmdb_store *st, uint64_t now)
+{
+	uint64_t last = atomic_load(&st->last_sweep);
+
+	if (now >= last && now - last < GREY_SWEEP_INTERVAL)
+		return false;
+	return atomic_compare_exchange_strong(&st->last_sweep, &last, now);
 }
 
 static int
@@ -356,13 +379,13 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 {
 	struct lmdb_store *st = h;
 	int rc = 0;
+	size_t n = 0;
+	bool done;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct grey_rec t, id;
 		MDB_txn *txn;
 		unsigned w;
-		size_t n = 0;
-		bool done;
 
 		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 			break;
@@ -374,15 +397,6 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 			if (rc == 0 && (w & GREY_WRITE_IDENTITY) != 0)
 				rc = put_rec(txn, st->dbi, ikey, ilen, &id);
 		}
-		/* Expired records go a few at a time with the checks that
-		 * find them, so no sweep ever holds the writer lock long;
-		 * a clock stepping back restarts the interval. */
-		if (rc == 0 && (now < st->last_sweep ||
-		    now - st->last_sweep >= GREY_SWEEP_INTERVAL)) {
-			st->last_sweep = now;
-			rc = sweep_step(st, txn, now, GREY_SWEEP_MAX, &n,
-			    &done);
-		}
 		if (rc == 0)
 			rc = mdb_txn_commit(txn);
 		else
@@ -391,8 +405,8 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 			break;
 		/* Full: one sweep from the start of the database; retry
 		 * only when it freed something. */
-		st->resume_len = 0;
-		if (sweep_txn(st, now, GREY_SWEEP_MAX, &n, &done) != 0 ||
+		n = 0;
+		if (sweep_txn(st, now, GREY_SWEEP_MAX, true, &n, &done) != 0 ||
 		    n == 0)
 			break;
 		log_warn("greylist store lmdb:%s: map full, swept %zu "
@@ -403,6 +417,20 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 		    mdb_strerror(rc), rc == MDB_MAP_FULL ?
 		    " (raise ?mapsize= in greylist_store)" : "");
 		return -1;
+	}
+	/*
+	 * Expired records go a batch at a time, after the check committed
+	 * and in a write transaction of their own: the message's answer
+	 * never depends on the sweep, and no transaction holds the writer
+	 * lock for more than GREY_SWEEP_MAX records.  A failed step only
+	 * costs a log line; the next one retries.
+	 */
+	if (sweep_due(st, now)) {
+		n = 0;
+		if ((rc = sweep_txn(st, now, GREY_SWEEP_MAX, false, &n,
+		    &done)) != 0)
+			log_warn("greylist store lmdb:%s: sweep: %s", st->dir,
+			    mdb_strerror(rc));
 	}
 	return 0;
 }
@@ -529,6 +557,7 @@ lmdb_stats(void *h, struct grey_stats *s)
 	/* Pages in use up to the high-water mark: what the file holds. */
 	s->bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
 	s->capacity = info.me_mapsize;
+	s->txnid = info.me_last_txnid;
 	return lmdb_list(h, count_cb, s) < 0 ? -1 : 0;
 }
 
@@ -541,13 +570,16 @@ lmdb_sweep(void *h, uint64_t now, size_t max, size_t *n)
 
 	*n = 0;
 	if (max > 0) {
-		rc = sweep_txn(st, now, max, n, &done);
+		rc = sweep_txn(st, now, max, false, n, &done);
 	} else {
 		/* Everything, but in steps: mail keeps flowing meanwhile. */
-		st->resume_len = 0;
-		do
-			rc = sweep_txn(st, now, GREY_SWEEP_MAX, n, &done);
-		while (rc == 0 && !done);
+		bool first = true;
+
+		do {
+			rc = sweep_txn(st, now, GREY_SWEEP_MAX, first, n,
+			    &done);
+			first = false;
+		} while (rc == 0 && !done);
 	}
 	if (rc != 0) {
 		log_err("greylist store lmdb:%s: sweep: %s", st->dir,

@@ -107,6 +107,21 @@ kind_name(enum zone_kind k)
 	return k == ZONE_IP ? "dnsbl" : "uribl";
 }
 
+/* Whether two reasons for being out of use are the same trouble: a zone
+ * that does not answer shows as a timeout, then as a server failure while
+ * the resolver remembers the failure, and so on; that is one trouble,
+ * logged once. */
+static bool
+same_trouble(const char *a, const char *b)
+{
+	static const char quiet[] = "not answering";
+
+	if (strncmp(a, quiet, sizeof(quiet) - 1) == 0 &&
+	    strncmp(b, quiet, sizeof(quiet) - 1) == 0)
+		return true;
+	return strcmp(a, b) == 0;
+}
+
 /* Sets a zone's state, logging each change once.  Lock held. */
 static void
 set_state(struct zone_state *s, bool usable, const char *why)
@@ -114,7 +129,7 @@ set_state(struct zone_state *s, bool usable, const char *why)
 	if (usable && !s->usable)
 		log_info("%s zone %s healthy again: back in use",
 		    kind_name(s->kind), s->zone);
-	else if (!usable && (s->usable || strcmp(s->why, why) != 0))
+	else if (!usable && (s->usable || !same_trouble(s->why, why)))
 		log_warn("%s zone %s out of use: %s", kind_name(s->kind),
 		    s->zone, why);
 	s->usable = usable;

@@ -1045,6 +1045,10 @@ parse_bl(struct parser *p, bool uri)
 		if (seen[o])
 			perr(p, &p->tok, "duplicate '%s'", bl_options[o]);
 		seen[o] = true;
+		if (o == 3 && !uri) {
+			perr(p, &p->tok, "'labels' is a uribl option");
+			goto fail;
+		}
 		next(p);
 		if (o == 0) {
 			if (parse_bl_codes(p, &codes, &d.ncodes) != 0)
@@ -1058,10 +1062,6 @@ parse_bl(struct parser *p, bool uri)
 			/* uribl only: also query each link's host name cut
 			 * to its last N labels, for lists that list host
 			 * names below registered domains */
-			if (!uri) {
-				perr(p, &p->tok, "'labels' is a uribl option");
-				goto fail;
-			}
 			if (p->tok.type != POL_T_WORD ||
 			    pol_parse_num(p->tok.val, &v) != 0 ||
 			    v != (double)(unsigned)v || v < 2 ||

@@ -56,6 +56,14 @@ printf 'policy = good.rules\n' >"$T/default.conf"
 cp "$abs_top_srcdir/rules/default.policy" "$T/good.rules.default"
 printf 'policy = %s\n' "$abs_top_srcdir/rules/default.policy" >"$T/shipped.conf"
 "$PORTCULLIS" -n -c "$T/shipped.conf" >"$T/out" 2>&1; ok $? "-n on the shipped default policy exits 0 $(head -1 "$T/out")"
+# policy(5) EXAMPLES quotes every statement of the shipped policy, in order.
+grep -v '^#' "$abs_top_srcdir/rules/default.policy" | grep -v '^[[:space:]]*$' >"$T/policy.stmts"
+awk '/^\.SH EXAMPLES/ { ex = 1; next } /^\.SH / { ex = 0 }
+	ex && /^\.nf/ { nf = 1; next } ex && /^\.fi/ { nf = 0; next }
+	ex && nf { gsub(/\\-/, "-"); gsub(/\\e/, "\\"); sub(/^\\&/, ""); print }' \
+	"$abs_top_srcdir/policy/portcullis.policy.5" >"$T/man.stmts"
+diff -u "$T/policy.stmts" "$T/man.stmts" >"$T/stmts.diff"
+ok $? "policy(5) EXAMPLES quotes rules/default.policy statement by statement, in order $(head -c 300 "$T/stmts.diff")"
 "$PORTCULLIS" -n -c "$abs_top_srcdir/contrib/portcullis.conf" >"$T/out" 2>&1
 grep -q "policy.rules: cannot open\|policy.rules" "$T/out"
 ok $? "-n on the shipped config names the policy path it reads"

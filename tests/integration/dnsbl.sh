@@ -19,7 +19,8 @@
 #  - uribl: a zone with "labels N" is also asked the links' host names cut
 #    to N labels; a link to an address is asked reversed; at most 40 link
 #    domains are asked; a link's query leaves while the body streams
-#    (milter_client.py holds the end of the message back);
+#    (milter_client.py holds the end of the message back), and so do
+#    the SPF record (asked at MAIL) and the DMARC record (end of headers);
 #  - a client accepted at connect (trusted) costs no DNS query at all.
 # Zone health (out of use and back) is shown through the daemon in
 # mta_reputation.sh.
@@ -270,11 +271,17 @@ echo "socket      = inet:$PORT_MILTER@127.0.0.1" >>"$ETC/links.conf"
 start_portcullis "$ETC/links.conf"
 HOLD=$TEST_TMP/hold
 "$PY" "$(dirname "$0")/milter_client.py" "inet:$PORT_MILTER@127.0.0.1" message \
-	--ip 192.0.2.63 --body 'offer at https://stream-listed.example/x' \
+	--ip 192.0.2.63 --from a@spf-early.test --body 'offer at https://stream-listed.example/x' \
 	--hold "$HOLD" >"$TEST_TMP/stream.json" 2>"$TEST_TMP/stream.err" &
 CLIENT=$!
 ok "the link's lookup reaches the server before the end of the message" \
 	poll 200 0.05 queried "stream-listed.example.uri.test A"
+# SPF's record is asked at MAIL and DMARC's at the end of the headers,
+# both long before the end of the message that needs them.
+ok "... so do the SPF record of the sender (asked at MAIL)" \
+	poll 200 0.05 queried "spf-early.test TXT"
+ok "... and the DMARC record of the From domain (asked at end of headers)" \
+	poll 200 0.05 queried "_dmarc.spf-early.test TXT"
 touch "$HOLD"
 wait "$CLIENT"
 is "$?" 0 "the milter client got a valid answer" || diag_file "$TEST_TMP/stream.err"

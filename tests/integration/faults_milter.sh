@@ -134,7 +134,7 @@ next_ok "b. 50 MB"
 mc message --rcpts 10010
 is "$(j 'r["stages"]["rcpt"]')" "{'continue': 10000, 'reply': 10}" \
 	"c. 10,010 recipients: 10,000 go on, 10 get a reply" || diag_out
-is "$(j 'r["rcpt_replies"]')" "{'452 4.5.3 too many recipients': 10}" \
+is "$(j '{t: r["rcpt_replies"].count(t) for t in r["rcpt_replies"]}')" "{'452 4.5.3 too many recipients': 10}" \
 	"c. each recipient over the limit gets 452 4.5.3 too many recipients" || diag_out
 is "$(j 'r["action"], r["authres"]')" "('accept', True)" \
 	"c. the message (to the first 10,000) is accepted with Authentication-Results" || diag_out

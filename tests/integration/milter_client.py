@@ -9,10 +9,9 @@ open at once, or keep a steady load while the test signals the daemon.
 
 SOCKET is inet:PORT@HOST or unix:PATH (as in portcullis.conf).  Scenarios:
   message     one message; prints one JSON line: the reply of each stage
-              that answered (for RCPT: how many got each answer, and
-              each reply text with its count), the final action, the
-              reply text, the header edits and whether
-              Authentication-Results was added
+              that answered (rcpt_replies: the text of each RCPT reply),
+              the final action, the reply text, the header edits and
+              whether Authentication-Results was added
   drop        starts a message and closes the connection in the middle
               (--at header|body); prints {"dropped": STAGE}
   concurrent  --sessions N sessions connect and negotiate, then all send
@@ -232,8 +231,7 @@ def message_steps(spec, o, drop_at, pre, at):
             key = a[0] if a else 'none'
             rcpt_answers[key] = rcpt_answers.get(key, 0) + 1
             if a and a[0] == 'reply':
-                t = res.setdefault('rcpt_replies', {})
-                t[a[1]] = t.get(a[1], 0) + 1
+                res.setdefault('rcpt_replies', []).append(a[1])
                 if not valid_reply(a[1]):
                     res.setdefault('invalid', []).append(a[1])
             if not decided(a):

@@ -14,11 +14,9 @@
 #    but unaligned (MAIL FROM another domain);
 #  - with the DNS server gone, the shipped rule "authfail" asks the client
 #    to retry (451 4.7.0) and nothing is delivered.
-# Known failure (a daemon bug, not the bench): libspf2 answers "pass"
-# ("localhost is always allowed") for any 127/8 or ::1 client without
-# evaluating the record, and spf.c passes that on, so the forgery from
-# 127.0.0.2 gets spf=pass, hence dmarc=pass, and is delivered.  The
-# "check: spf=fail for 127.0.0.2" assertion isolates it.
+# Loopback is no exception in RFC 7208: libspf2's "localhost is always
+# allowed" shortcut is bypassed by spf.c, and the "check: spf=fail for
+# 127.0.0.2" assertion guards that.
 . "$(dirname "$0")/lib.sh"
 
 have_portcullis || skip_all "portcullis is not built ($PORTCULLIS)"

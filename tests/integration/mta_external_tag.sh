@@ -57,7 +57,7 @@ external tag "[EXTERNAL]"
 
 rule trusted: when trusted                       then accept
 rule blocked: when mail_from is "spam@bad.test"  then reject "5.7.1 sender blocked by test"
-rule wait:    when rcpt is "later@corp.test"     then tempfail "4.7.1 try again later, test"
+rule wait:    when rcpt is "later@corp.test"     then tempfail "4.7.1 try again later, test: 100% sure"
 rule ptr:     when mail_from is "ptr@ext.test"   then reject "5.7.1 client name %{client.ptr}"
 default accept
 EOF
@@ -181,8 +181,8 @@ suite() {	# suite MTA PORT
 	send "$port" "${out[@]}" --from alice@ext.test --to later@corp.test --data "@$MSG/$id.eml"
 	REPLY_OF[$id]=$SEND_REPLY
 	diag "$mta replied to the tempfailed recipient: $SEND_REPLY"
-	is "$SEND_REPLY" "451 4.7.1 try again later, test" \
-		"$mta: tempfail rule gives 451 4.7.1 and its text" || diag_send
+	is "$SEND_REPLY" "451 4.7.1 try again later, test: 100% sure" \
+		"$mta: tempfail rule gives 451 4.7.1 and its text, a literal % intact (the glue doubles it for smfi_setreply)" || diag_send
 
 	# client.ptr comes from the test's DNS server through portcullis's
 	# resolver: PTR 127.0.0.1 -> mail.ext.test, confirmed by its A record
@@ -323,7 +323,7 @@ for mta in postfix sendmail; do
 	if run_check "$c" 127.0.0.1 alice@ext.test later@corp.test; then
 		is "${J[action]}" tempfail "check $c: action tempfail"
 		is "${J[rule]}" wait "check $c: rule wait"
-		is "${J[reply]}" "451 4.7.1 try again later, test" "check $c: the reply the MTA gave (${REPLY_OF[$c]})"
+		is "${J[reply]}" "451 4.7.1 try again later, test: 100% sure" "check $c: the reply the MTA gave (${REPLY_OF[$c]})"
 	fi
 	c=encoded-$mta
 	if run_check "$c" 127.0.0.1 alice@ext.test bob@corp.test; then

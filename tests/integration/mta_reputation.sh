@@ -14,6 +14,7 @@
 #      the prober puts it back (logged) and the client is refused again;
 #  (3) GeoIP: a client whose address the test database places in BR is
 #      refused by a client.country rule; one placed in NL is delivered;
+#      client.asn from an ASN database (geoip_asn_db) decides a rule;
 #  (4) a message with a link whose domain a uribl zone lists is refused in
 #      reply to the end of DATA (uribl facts are known at end of message);
 #      the same message with a clean link is delivered; links to a domain
@@ -70,6 +71,7 @@ cat >"$ETC/policy.rules" <<'EOF'
 dnsbl bl.test codes 127.0.0.2-127.0.0.11
 uribl uri.test
 rule geo:   when client.country is "BR" then reject "5.7.1 no mail from %{client.country}"
+rule asn:   when client.asn == 64500 and helo is "asn.ext.test" then reject "5.7.1 no mail from AS%{client.asn}"
 rule dnsbl: when dnsbl.listed then reject "5.7.1 %{client.ip} is listed by %{dnsbl.zone}"
 rule uri:   when uribl.listed then reject "5.7.1 link to %{uribl.domains} is listed"
 list bad_links file "bad_links.txt"
@@ -86,6 +88,7 @@ resolver    = 127.0.0.1:$PORT_DNS
 dns_timeout = 3s
 dnsbl_probe_interval = 1s
 geoip_db    = $TEST_TMP/geo/country.mmdb
+geoip_asn_db = $TEST_TMP/geo/asn.mmdb
 EOF
 start_sink
 start_portcullis "$ETC/portcullis.conf"
@@ -99,10 +102,10 @@ mkmsg() {
 	printf 'From: Alice <alice@ext.test>\r\nTo: bob@corp.test\r\nSubject: %s\r\nX-Test-Id: %s\r\n\r\n%s\r\n' \
 		"$2" "$2" "$3" >"$1"
 }
-# deliver ID CLIENT-IP [BODY]: one session from CLIENT-IP
+# deliver ID CLIENT-IP [BODY]: one session from CLIENT-IP ($HELO or mx.ext.test)
 deliver() {
 	mkmsg "$TEST_TMP/msg/$1.eml" "$1" "${3:-hello}"
-	send "$PORT_POSTFIX" --xclient-addr "$2" --helo mx.ext.test \
+	send "$PORT_POSTFIX" --xclient-addr "$2" --helo "${HELO:-mx.ext.test}" \
 		--from alice@ext.test --to bob@corp.test --data "@$TEST_TMP/msg/$1.eml"
 }
 # last_refusal_cmd: the command a 5xx answered (RCPT or the end of DATA)
@@ -145,6 +148,9 @@ is "$(refused_at)" RCPT "(3) refused in reply to RCPT TO" || diag_send
 deliver geo-nl 192.0.2.7
 is "$SEND_CODE" 250 "(3) a client placed in NL is accepted" || diag_send
 ok "(3) ... and delivered" delivered geo-nl
+# client.asn from the ASN database: 192.0.2.0/24 is AS64500 there
+HELO=asn.ext.test deliver geo-asn 192.0.2.7
+is "$SEND_REPLY" "550 5.7.1 no mail from AS64500" "(3) client.asn from the test ASN .mmdb decides a rule" || diag_send
 
 # ------------------------------------------------------------ (4)
 deliver uri-bad 192.0.2.7 "Cheap watches at http://www.Spamvertised.com/offer?id=1 today"
@@ -176,7 +182,7 @@ is "$(refused_at)" DATA "(5) ... but only in reply to the end of DATA" || diag_s
 _log4() { grep 'client=192.0.2.99 ' "$PORTCULLIS_LOG" | grep ' rule=dnsbl stage=eom ' | grep -q .; }
 ok "(5) the log line says rule=dnsbl stage=eom" poll 50 0.1 _log4
 
-for id in listed-1 listed-3 geo-br uri-bad link-deny link-deny-ip listed-4; do
+for id in listed-1 listed-3 geo-br geo-asn uri-bad link-deny link-deny-ip listed-4; do
 	if find_message "$id" >/dev/null 2>&1; then fail "refused $id was not delivered"
 	else pass "refused $id was not delivered"
 	fi

@@ -54,6 +54,44 @@ CASE
 sed -e '/IN A 192.0.2.9/d' -e 's/^expect action reject/expect action accept/' -e '/^expect reply/d' "$T/dns.case" >"$T/unconfirmed.case"
 "$PORTCULLIS" test -c "$T/c.conf" "$T/dns.case" "$T/unconfirmed.case" >"$T/out" 2>&1
 ok $? "DNS records of a case are served by the resolver; an unconfirmed PTR is no name"
+
+# %{spf.explanation} in a reply: the exp= TXT of the sender's domain,
+# macro-expanded by portcullis; an explanation with control characters is
+# a syntax error (RFC 7208 6.2: not an explain-string) and is dropped, so
+# a sender's DNS can never put CR/LF into the SMTP reply.
+cat >"$T/exp.rules" <<'RULES'
+rule spf: when spf is fail then reject "5.7.1 %{spf.explanation}"
+default accept
+RULES
+printf 'policy = exp.rules\nauthserv_id = mx.test\n' >"$T/exp.conf"
+cat >"$T/exp.case" <<'CASE'
+ip 192.0.2.9
+from a@example.net
+rcpt b@example.org
+dns example.net. IN TXT "v=spf1 ip4:198.51.100.0/24 -all exp=why.example.net"
+dns why.example.net. IN TXT "%{i} is not one of %{d}'s servers; see https://example.net/spf?%{l}"
+expect action reject
+expect reply 550 5.7.1 192.0.2.9 is not one of example.net's servers; see https://example.net/spf?a
+message
+Subject: x
+
+y
+CASE
+cat >"$T/inject.case" <<'CASE'
+ip 192.0.2.9
+from a@example.net
+rcpt b@example.org
+dns example.net. IN TXT "v=spf1 -all exp=why.example.net"
+dns why.example.net. IN TXT "denied\013\010250 2.0.0 ok\013\010DATA"
+expect action reject
+expect reply 550 5.7.1 message rejected by policy
+message
+Subject: x
+
+y
+CASE
+"$PORTCULLIS" test -c "$T/exp.conf" "$T/exp.case" "$T/inject.case" >"$T/out" 2>&1
+ok $? "%{spf.explanation} expands the sender's exp= text into the reply; one with CR/LF is dropped, not sent"
 sed 's/^/# /' "$T/out"
 echo "1..$n"
 exit $bad

@@ -7,7 +7,11 @@
  * Built twice from this file: greylist_test (LMDB and the pure parts) and,
  * with -DGREYLIST_TEST_REDIS, greylist_redis_test (Redis), one TAP plan
  * each; without redis-server the latter prints a TAP SKIP plan.
- * Owns: the temporary directories and the redis-server child.
+ * Time is injected: every check and CLI call is given its `now` (from
+ * T0), never the machine's clock, and no test asserts how long anything
+ * took.
+ * Owns: the temporary directories, the redis-server child and, in
+ * test_lmdb_sigkill, a forked writer killed with SIGKILL.
  */
 
 #include <stdarg.h>
@@ -664,6 +668,223 @@ test_lmdb_sweep(void **state)
 	assert_int_equal(count_records(f->g), 0);
 }
 
+static uint64_t
+last_txnid(struct greylist *g)
+{
+	const struct grey_store_ops *ops;
+	struct grey_stats st;
+	void *h;
+
+	ops = greylist_ops(g, &h);
+	assert_int_equal(ops->stats(h, &st), 0);
+	return st.txnid;
+}
+
+/*
+ * Expiry sweeping never blocks mail: the opportunistic sweep that a check
+ * triggers runs in a write transaction of its own after the check's
+ * (LMDB's transaction id advances by two, not one), deletes at most
+ * GREY_SWEEP_MAX records a step, and checks keep giving the right states
+ * while thousands of expired records are swept away step by step.
+ */
+ONE_STORE static void
+test_lmdb_sweep_batches(void **state)
+{
+	enum { N = 2 * GREY_SWEEP_MAX + 500 };
+	const uint64_t t1 = T0 + WINDOW + 1;	/* all "e" records expired */
+	struct fixture *f;
+	enum greylist_state st;
+	char rcpt[64];
+	size_t before, after, made = 0;
+	uint64_t tx, t;
+	int steps;
+
+	FIXTURE(f, state);
+	for (int i = 0; i < N; i++) {
+		snprintf(rcpt, sizeof(rcpt), "e%d@corp.example", i);
+		assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+		    rcpt, T0, &st), 0);
+		assert_int_equal(st, NEW);
+	}
+	/* one live correspondent: passed, so kept for expire */
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    T0 + 1, &st), 0);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    T0 + 1 + DELAY, &st), 0);
+	assert_int_equal(st, PASSED);
+	assert_int_equal(count_records(f->g), N + 2);	/* + identity */
+
+	/* first check after the window: answered, then one bounded step */
+	tx = last_txnid(f->g);
+	before = count_records(f->g);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R, t1,
+	    &st), 0);
+	assert_int_equal(st, ALLOWED);
+	after = count_records(f->g);
+	assert_int_equal(last_txnid(f->g), tx + 2);	/* check, sweep */
+	assert_true(after < before);
+	assert_true(before - after <= GREY_SWEEP_MAX);
+
+	/* within the interval: the check alone, no sweep */
+	tx = last_txnid(f->g);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    t1 + GREY_SWEEP_INTERVAL - 1, &st), 0);
+	assert_int_equal(st, ALLOWED);
+	assert_int_equal(last_txnid(f->g), tx + 1);
+	assert_int_equal(count_records(f->g), after);
+
+	/* later checks sweep the rest, a bounded batch each, and every
+	 * lookup meanwhile gives its state */
+	for (steps = 1, t = t1 + GREY_SWEEP_INTERVAL; steps < 20;
+	    steps++, t += GREY_SWEEP_INTERVAL) {
+		before = count_records(f->g);
+		if (before == 2 + made)
+			break;
+		assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+		    R, t, &st), 0);
+		assert_int_equal(st, ALLOWED);
+		snprintf(rcpt, sizeof(rcpt), "n%d@corp.example", steps);
+		assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+		    rcpt, t, &st), 0);
+		assert_int_equal(st, NEW);
+		made++;
+		after = count_records(f->g);
+		assert_true(before + 1 - after <= GREY_SWEEP_MAX);
+	}
+	/* all N expired records gone, in more than one step */
+	assert_int_equal(count_records(f->g), 2 + made);
+	assert_true(steps >= 2);
+	/* the survivors are intact */
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+	    "n1@corp.example", t + DELAY, &st), 0);
+	assert_int_equal(st, PASSED);
+}
+
+/* The child of test_lmdb_sigkill: checks new triplets from several
+ * threads without end, and after each check that returned writes "thread
+ * index" (8 bytes, atomic on a pipe) to fd. */
+struct kill_worker {
+	struct greylist *g;
+	int id, fd;
+};
+
+static void *
+kill_worker_run(void *arg)
+{
+	struct kill_worker *w = arg;
+	char rcpt[64];
+
+	for (uint32_t i = 0; i < 1000000; i++) {
+		enum greylist_state st;
+		uint32_t msg[2] = { (uint32_t)w->id, i };
+
+		snprintf(rcpt, sizeof(rcpt), "k%d-%u@corp.example", w->id, i);
+		if (greylist_check(w->g, &P_DEFAULT, A, NULL, S, rcpt, T0,
+		    &st) != 0 || st != NEW)
+			_exit(3);
+		if (write(w->fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+			_exit(4);
+	}
+	_exit(5);	/* never killed: the parent stopped reading */
+}
+
+#define KILL_THREADS	4
+#define KILL_AFTER	300	/* acknowledged checks before SIGKILL */
+
+/*
+ * LMDB crash safety: a process killed with SIGKILL in the middle of
+ * traffic (threads inside write transactions, maybe holding LMDB's writer
+ * lock) leaves a store that opens again, with every triplet whose check
+ * had returned intact (it is "early" now, not "new"), and that takes new
+ * writes.
+ */
+ONE_STORE static void
+test_lmdb_sigkill(void **state)
+{
+	struct fixture *f;
+	int fds[2], status, got = 0;
+	uint32_t acked[KILL_THREADS], msg[2];
+	bool any[KILL_THREADS] = { false };
+	enum greylist_state st;
+	char err[256], rcpt[64];
+	pid_t pid;
+	ssize_t n;
+
+	FIXTURE(f, state);
+	/* one environment a process: the child opens its own */
+	greylist_close(f->g);
+	f->g = NULL;
+	assert_int_equal(pipe(fds), 0);
+	fflush(stdout);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kill_worker w[KILL_THREADS];
+		pthread_t tid[KILL_THREADS];
+		struct greylist *g;
+
+		close(fds[0]);
+		if ((g = greylist_open(f->spec, err, sizeof(err))) == NULL)
+			_exit(2);
+		for (int i = 0; i < KILL_THREADS; i++) {
+			w[i].g = g;
+			w[i].id = i;
+			w[i].fd = fds[1];
+			if (pthread_create(&tid[i], NULL, kill_worker_run,
+			    &w[i]) != 0)
+				_exit(2);
+		}
+		for (int i = 0; i < KILL_THREADS; i++)
+			pthread_join(tid[i], NULL);
+		_exit(6);
+	}
+	close(fds[1]);
+	memset(acked, 0, sizeof(acked));
+	/* read acknowledgements until KILL_AFTER, kill, then drain what was
+	 * acknowledged before the kill landed */
+	while ((n = read(fds[0], msg, sizeof(msg))) == (ssize_t)sizeof(msg)) {
+		assert_true(msg[0] < KILL_THREADS);
+		if (!any[msg[0]] || msg[1] > acked[msg[0]])
+			acked[msg[0]] = msg[1];
+		any[msg[0]] = true;
+		if (++got == KILL_AFTER)
+			assert_int_equal(kill(pid, SIGKILL), 0);
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status))
+		print_error("child exited with %d\n", WEXITSTATUS(status));
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	assert_true(got >= KILL_AFTER);
+
+	f->g = greylist_open(f->spec, err, sizeof(err));
+	if (f->g == NULL)
+		print_error("reopen after SIGKILL: %s\n", err);
+	assert_non_null(f->g);
+	/* every acknowledged triplet was committed: a retry is early */
+	for (int t = 0; t < KILL_THREADS; t++) {
+		if (!any[t])
+			continue;
+		for (uint32_t i = 0; i <= acked[t]; i++) {
+			snprintf(rcpt, sizeof(rcpt), "k%d-%u@corp.example", t,
+			    i);
+			assert_int_equal(greylist_check(f->g, &P_DEFAULT, A,
+			    NULL, S, rcpt, T0 + 1, &st), 0);
+			if (st != EARLY)
+				print_error("%s lost after SIGKILL\n", rcpt);
+			assert_int_equal(st, EARLY);
+		}
+	}
+	/* and the store takes new writes */
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+	    "after@corp.example", T0 + 2, &st), 0);
+	assert_int_equal(st, NEW);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+	    "after@corp.example", T0 + 2 + DELAY, &st), 0);
+	assert_int_equal(st, PASSED);
+}
+
 /* A tiny map: when it fills, the check fails (-1, the caller's fallback)
  * instead of crashing, and once records expired one sweep makes room. */
 ONE_STORE static void
@@ -733,6 +954,9 @@ test_open_errors(void **state)
 	}
 }
 
+/* The CLI's clock in these tests: injected, never the machine's. */
+static uint64_t cli_now = T0;
+
 /* Runs the CLI with stdout into a file; returns the exit status and the
  * output (caller frees). */
 static int
@@ -759,7 +983,7 @@ cli(char **out, const char *spec, ...)
 	assert_true(saved >= 0 && fd >= 0);
 	dup2(fd, 1);
 	close(fd);
-	rc = greylist_cli_main(n, argv);
+	rc = greylist_cli_main_at(n, argv, cli_now);
 	fflush(stdout);
 	dup2(saved, 1);
 	close(saved);
@@ -780,10 +1004,10 @@ test_cli(void **state)
 	struct fixture *f;
 	enum greylist_state st;
 	char *out;
-	time_t now = time(NULL);
-	uint64_t t = (uint64_t)now;
+	uint64_t t = T0 + 7 * DAY;
 
 	FIXTURE(f, state);
+	cli_now = t;
 	/* LMDB allows one environment a process: the CLI opens its own. */
 	greylist_close(f->g);
 	f->g = NULL;
@@ -986,20 +1210,15 @@ test_redis_noscript(void **state)
 	assert_int_equal(st, PASSED);
 }
 
-static uint64_t
-ms_since(uint64_t t0)
-{
-	return clock_ms() - t0;
-}
-
-/* A hung or stopped server costs one timeout, then -1; service resumes
- * when it is back, without reopening. */
+/* A hung or stopped server fails the check (-1: the caller's fallback)
+ * instead of hanging it; service resumes when it is back, without
+ * reopening.  No wall-clock thresholds: the bound on a hung server is
+ * the hiredis timeout, which a test on a loaded machine cannot time. */
 ONE_STORE static void
 test_redis_outage(void **state)
 {
 	struct fixture *f;
 	enum greylist_state st;
-	uint64_t t;
 
 	FIXTURE(f, state);
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R, T0,
@@ -1008,15 +1227,11 @@ test_redis_outage(void **state)
 
 	/* hung: the command times out */
 	kill(grp.redis, SIGSTOP);
-	t = clock_ms();
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    T0 + 1, &st), -1);
-	assert_true(ms_since(t) < GREY_REDIS_TIMEOUT_MS + 700);
 	/* a fresh connection to a hung server also gives up in time */
-	t = clock_ms();
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    T0 + 2, &st), -1);
-	assert_true(ms_since(t) < 2 * GREY_REDIS_TIMEOUT_MS + 700);
 	kill(grp.redis, SIGCONT);
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    T0 + DELAY, &st), 0);
@@ -1024,10 +1239,8 @@ test_redis_outage(void **state)
 
 	/* down: refused at once */
 	redis_stop();
-	t = clock_ms();
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    T0 + DELAY + 1, &st), -1);
-	assert_true(ms_since(t) < GREY_REDIS_TIMEOUT_MS + 700);
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    T0 + DELAY + 2, &st), -1);
 
@@ -1062,6 +1275,8 @@ main(void)
 		cmocka_unit_test(test_keys),
 		COMMON,
 		T(test_lmdb_sweep),
+		T(test_lmdb_sweep_batches),
+		T(test_lmdb_sigkill),
 		T(test_lmdb_map_full),
 		cmocka_unit_test(test_open_errors),
 	};

@@ -313,6 +313,21 @@ static const struct diag_case diag_cases[] = {
 	    "dnsbl zen.spamhaus.org wieght 5\n", false,
 	    "policy.rules:1:24: unknown dnsbl option 'wieght' "
 	    "(did you mean 'weight'?)" },
+	{ "labels is a uribl option",
+	    "dnsbl zen.spamhaus.org labels 3\n", false,
+	    "policy.rules:1:24: 'labels' is a uribl option" },
+	{ "labels below 2",
+	    "uribl multi.uribl.com labels 1\n", false,
+	    "policy.rules:1:30: expected a whole number from 2 to 10 "
+	    "after 'labels', found '1'" },
+	{ "labels above 10",
+	    "uribl multi.uribl.com labels 11\n", false,
+	    "policy.rules:1:30: expected a whole number from 2 to 10 "
+	    "after 'labels', found '11'" },
+	{ "labels not a number",
+	    "uribl multi.uribl.com labels x\n", false,
+	    "policy.rules:1:30: expected a whole number from 2 to 10 "
+	    "after 'labels', found 'x'" },
 	{ "unknown greylist option",
 	    "greylist dealy 5m\nrule g: when greylist is new then tempfail\n",
 	    false,

@@ -146,6 +146,10 @@ write("body-tampered", sign(MSG, b"r2048", rsa2048).replace(
     b"Hello Bob", b"Hello Eve"))
 write("revoked", sign(MSG, b"revoked", rsa2048))
 write("testing", sign(MSG, b"testing", rsa2048))
+# a testing key's signature that fails: RFC 6376 3.6.1 (t=y), treated as
+# an unsigned message by the dkim fact
+write("testing-tampered", sign(MSG, b"testing", rsa2048).replace(
+    b"Hello Bob", b"Hello Eve"))
 write("sha1", sign(MSG, b"r2048", rsa2048, alg=b"rsa-sha1"))
 write("sha1-keyh", sign(MSG, b"sha256only", rsa2048, alg=b"rsa-sha1"))
 write("unsigned", MSG)
