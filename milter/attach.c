@@ -1094,7 +1094,8 @@ multipart_check(struct scan *sc, GMimeMultipart *mp, int cnt)
  * quoted-printable or uuencoded, digest children default to
  * message/rfc822; boundary lines "--B" or "--B--" plus white space,
  * checked innermost first) with an explicit stack, and finds the offset
- * of the first entity past mime_depth or mime_parts: GMime gets only the
+ * of the first entity past mime_depth or mime_parts (or of the header
+ * field past ATTACH_HEADER_FIELDS_MAX): GMime gets only the
  * bytes before it.  Any disagreement can only make it cut earlier, never
  * let GMime deeper than its own 1024 (which ATTACH_MIME_DEPTH_MAX keeps
  * far from).
@@ -1113,6 +1114,7 @@ struct prescan {
 	bool	 head;		/* in a header block */
 	int64_t	 entity;	/* offset of the current entity */
 	unsigned parts;
+	unsigned fields;	/* header fields so far, all parts */
 	struct buf field;	/* the header field being read */
 	char	*ct_first;	/* owns */
 	char	*ct_last;	/* owns */
@@ -1328,6 +1330,14 @@ pre_line(struct prescan *ps, const char *l, size_t n, int64_t off,
 		if (pre_boundary(ps, l, n, &final) < 0 &&
 		    memchr(l, ':', hn) != NULL) {
 			pre_field_end(ps);
+			if (++ps->fields > ATTACH_HEADER_FIELDS_MAX) {
+				/* GMime's memory grows with each field */
+				ps->cut = off;
+				(void)snprintf(ps->what, sizeof ps->what,
+				    "header_fields %u",
+				    ATTACH_HEADER_FIELDS_MAX);
+				return;
+			}
 			(void)buf_append(&ps->field, l, hn);
 			return;
 		}

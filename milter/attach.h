@@ -47,6 +47,11 @@
 						 * name component */
 #define ATTACH_PATH_MAX			4096	/* bytes of a full name
 						 * "a.zip/b.zip/c.exe" */
+#define ATTACH_HEADER_FIELDS_MAX	10000	/* header fields of all the
+						 * parts handed to GMime (it
+						 * keeps each as objects of
+						 * ~400 bytes): over it, a
+						 * limit */
 #define ATTACH_FIELD_MAX		8192	/* bytes of a line and of an
 						 * unfolded Content-Type kept
 						 * by the depth pre-scan */

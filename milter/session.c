@@ -1525,6 +1525,7 @@ core_rcpt(struct core_conn *c, const char *rcpt, struct verdict *v)
 	if (m->nrcpt >= CORE_RCPT_MAX) {
 		verdict_decide(v, POL_ACT_TEMPFAIL, POL_STAGE_RCPT,
 		    "limits", "4.5.3 too many recipients");
+		v->code = 452;	/* RFC 5321 4.5.3.1.10 */
 		return;
 	}
 	m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1, sizeof(*m->rcpts));

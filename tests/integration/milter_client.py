@@ -18,6 +18,9 @@ SOCKET is inet:PORT@HOST or unix:PATH (as in portcullis.conf).  Scenarios:
               their message; prints {"sessions": N, "actions": {...},
               "errors": [...]}
   load        --messages M at --concurrency C; prints the same summary
+Each error of a summary names the step it happened at: "optneg: [Errno
+111] Connection refused", "body: connection closed by the filter";
+error_steps counts the errors by step.
 Message options: --from ADDR --rcpt ADDR (repeatable) --rcpts N (N
 generated recipients) --headers N (N extra header fields) --body-bytes N
 --ip IP --helo NAME --subject TEXT --body TEXT (the body, instead of
@@ -176,13 +179,28 @@ def decided(ans):
     return ans is not None and ans[0] not in ('continue', 'skip')
 
 
+class StageError(ProtocolError):
+    """A failure, named by the step it happened at ("rcpt: ...")."""
+
+
 def run_message(spec, o, drop_at=None, pre=None):
-    """One session with one message.  Returns a result dict."""
+    """One session with one message.  Returns a result dict; a failure
+    raises StageError naming the step (optneg, connect, helo, mail,
+    rcpt, data, header, eoh, body, eom)."""
+    at = ['optneg']
+    try:
+        return message_steps(spec, o, drop_at, pre, at)
+    except (OSError, ProtocolError) as e:
+        raise StageError('%s: %s' % (at[0], e))
+
+
+def message_steps(spec, o, drop_at, pre, at):
     res = {'stages': {}}
     s = pre or Session(spec)
     try:
         if pre is None:
             s.optneg()
+        at[0] = 'connect'
         s.macro(b'C', [('j', 'mx.corp.test'), ('{daemon_name}', 'mx'),
                        ('v', 'Postfix 3.7'), ('_', 'client [%s]' % o['ip'])])
         a = s.step('connect', b'client.test\0' + b'4' +
@@ -191,16 +209,19 @@ def run_message(spec, o, drop_at=None, pre=None):
         res['stages']['connect'] = a
         if decided(a):
             return finish(res, a)
+        at[0] = 'helo'
         a = s.step('helo', o['helo'].encode() + b'\0', P_NOHELO, P_NR_HELO)
         res['stages']['helo'] = a
         if decided(a):
             return finish(res, a)
+        at[0] = 'mail'
         s.macro(b'M', [('{mail_addr}', o['from'])])
         a = s.step('mail', b'<' + o['from'].encode() + b'>\0',
                    P_NOMAIL, P_NR_MAIL)
         res['stages']['mail'] = a
         if decided(a):
             return finish(res, a)
+        at[0] = 'rcpt'
         accepted = 0
         rcpt_answers = {}
         for r in o['rcpts']:
@@ -219,10 +240,12 @@ def run_message(spec, o, drop_at=None, pre=None):
         if accepted == 0:
             s.send(SMFIC['abort'])
             return finish(res, ('norcpt', ''))
+        at[0] = 'data'
         s.macro(b'T', [('i', 'QID%d' % threading.get_ident())])
         a = s.step('data', b'', P_NODATA, P_NR_DATA)
         if decided(a):
             return finish(res, a)
+        at[0] = 'header'
         hdrs = [('From', '<%s>' % o['from']), ('To', o['rcpts'][0]),
                 ('Subject', o['subject']), ('Message-ID', '<m@client.test>')]
         hdrs += [('X-Filler-%d' % i, 'value %d' % i)
@@ -236,6 +259,7 @@ def run_message(spec, o, drop_at=None, pre=None):
                        b'\0', P_NOHDRS, P_NR_HDR)
             if decided(a):
                 return finish(res, a)
+        at[0] = 'eoh'
         a = s.step('eoh', b'', P_NOEOH, P_NR_EOH)
         if decided(a):
             return finish(res, a)
@@ -243,6 +267,7 @@ def run_message(spec, o, drop_at=None, pre=None):
         if o.get('body'):
             line = o['body'].encode() + b'\r\n'
             o = dict(o, body_bytes=len(line))
+        at[0] = 'body'
         left = o['body_bytes']
         sent = 0
         while left > 0 and not s.proto & P_NOBODY:
@@ -262,6 +287,7 @@ def run_message(spec, o, drop_at=None, pre=None):
         if o.get('hold'):
             # the body is sent; end of message only once the test says
             wait_for_file(o['hold'])
+        at[0] = 'eom'
         s.send(SMFIC['eob'])
         a = s.reply()
         res['edits'] = [e[0] for e in s.edits]
@@ -298,7 +324,12 @@ def summary(results, errors):
                            if r['reply'] else '')
         actions[k] = actions.get(k, 0) + 1
     invalid = [x for r in results for x in r.get('invalid', [])]
+    steps = {}
+    for e in errors:
+        k = e.split(':', 1)[0]
+        steps[k] = steps.get(k, 0) + 1
     return {'sessions': len(results) + len(errors), 'actions': actions,
+            'error_steps': steps,
             'authres': sum(1 for r in results if r.get('authres')),
             'invalid': invalid[:10], 'errors': errors[:10],
             'nerrors': len(errors)}

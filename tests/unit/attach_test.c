@@ -505,6 +505,41 @@ test_many_parts(void **state)
 	free(b.p);
 }
 
+/* header fields of the message and its parts: ATTACH_HEADER_FIELDS_MAX
+ * handed to GMime, the one after it is a limit (GMime's memory) */
+static void
+test_many_header_fields(void **state)
+{
+	struct sbuf b = { NULL, 0, 0 };
+	struct attach_result r;
+	int i, extra;
+
+	(void)state;
+	for (extra = 0; extra <= 1; extra++) {
+		b.len = 0;
+		/* 3 fields here, 1 in the part: 4 + the fillers */
+		sb_add(&b, "From: a@example.org\nMIME-Version: 1.0\n"
+		    "Content-Type: multipart/mixed; boundary=\"p\"\n");
+		for (i = 0; i < ATTACH_HEADER_FIELDS_MAX - 4 + extra; i++)
+			sb_add(&b, "X-Filler-%d: %d\n", i, i);
+		sb_add(&b, "\n--p\nContent-Type: application/octet-stream; "
+		    "name=\"a.exe\"\n\nMZ\n--p--\n");
+		scan_buf(&b, NULL, &r);
+		if (extra == 0) {
+			assert_false(r.limits);
+			assert_int_equal(r.nnames, 1);
+			assert_string_equal(r.names[0], "a.exe");
+		} else {
+			assert_true(r.limits);
+			assert_string_equal(r.limit_what,
+			    "header_fields 10000");
+			assert_int_equal(r.nnames, 0);
+		}
+		attach_result_free(&r);
+	}
+	free(b.p);
+}
+
 /* ---- archive_bytes honoured: memory ---- */
 
 /*
@@ -856,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_deep_multipart),
 		cmocka_unit_test(test_deep_rfc822),
 		cmocka_unit_test(test_many_parts),
+		cmocka_unit_test(test_many_header_fields),
 		cmocka_unit_test(test_api_edges),
 		cmocka_unit_test(test_strip),
 	};
