@@ -5,6 +5,15 @@
 #   uriscan  MIME walking, transfer decoding, HTML and URL extraction
 #   attach   MIME structure, attachment names, archives, limits, strip
 #   report   DMARC report rows as stored, rua= lists, XML escaping
+#   config         portcullis.conf (milter/config.c)
+#   headers        Authentication-Results (ours and forged), From, Subject
+#   dmarc_record   the DMARC record parser
+#   address        envelope (RFC 5321) and From (RFC 5322) addresses
+#   spf_record     the RFC 7208 ABNF validator of SPF records
+#   milter_events  any sequence of milter events fed to the core
+# The last six link with libfz.a: every object of milter/ (but main.c and
+# glue.c) and policy/, built once per run with the sanitizers and
+# libFuzzer's coverage (-fsanitize=fuzzer-no-link).
 # TAP output, two results per target:
 #   - FUZZ_SECONDS (default 60) of fuzzing from a copy of the seed corpus
 #     tests/fuzz/corpus/NAME/
@@ -17,7 +26,7 @@
 set -u
 : "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${FUZZ_SECONDS:=60}"
-: "${FUZZ_TARGETS:=policy uriscan attach report}"
+: "${FUZZ_TARGETS:=policy uriscan attach report config headers dmarc_record address spf_record milter_events}"
 : "${CLANG:=clang}"
 src=$abs_top_srcdir
 case $FUZZ_SECONDS in
@@ -92,7 +101,7 @@ local t1=$((n + 1)) t2=$((n + 2))
 n=$((n + 2))
 if ! "$CLANG" -std=c11 -D_GNU_SOURCE -g -O1 \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    "$@" "$src/tests/fuzz/${target}_fuzz.c" \
+    "$src/tests/fuzz/${target}_fuzz.c" "$@" \
     -o "$bin" >"$T/build.log" 2>&1; then
 	sed 's/^/# /' "$T/build.log" | head -40
 	echo "not ok $t1 - $target fuzz target builds"
@@ -131,10 +140,16 @@ fi
 mkdir -p "$T/corpus" "$T/art"
 [ -d "$seeds" ] && cp "$seeds"/* "$T/corpus/" 2>/dev/null
 start=$(date +%s)
-"$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
+# CPU seconds of the fuzzing (user + system), for tests/fuzz/README.md
+timer=()
+[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S' -o "$T/cpu")
+rm -f "$T/cpu"
+"${timer[@]}" "$bin" "${opts[@]}" -max_total_time="$FUZZ_SECONDS" \
     -artifact_prefix="$T/art/" "$T/corpus" >"$T/fuzz.log" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))
+cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%.0f", $1 + $2 }' \
+    "$T/cpu" 2>/dev/null)
 runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$T/fuzz.log" | tail -1)
 [ -n "$runs" ] ||
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$T/fuzz.log")
@@ -147,10 +162,12 @@ for f in "$T"/art/crash-* "$T"/art/leak-* "$T"/art/timeout-* \
 done
 
 if [ $rc -eq 0 ] && [ ${#arts[@]} -eq 0 ]; then
-	echo "ok $t1 - $target fuzzed for $secs s: ${runs:-?} runs, no crash"
+	echo "ok $t1 - $target fuzzed for $secs s (${cpu:-?} s CPU):" \
+	    "${runs:-?} runs, no crash"
 else
 	status=1
-	echo "not ok $t1 - $target fuzzed for $secs s: ${runs:-?} runs," \
+	echo "not ok $t1 - $target fuzzed for $secs s (${cpu:-?} s CPU):" \
+	    "${runs:-?} runs," \
 	    "libFuzzer exit $rc"
 	show_report "$T/fuzz.log"
 	[ ${#arts[@]} -gt 0 ] || tail -20 "$T/fuzz.log" | sed 's/^/# /'
@@ -167,6 +184,51 @@ else
 	echo "not ok $t2 - ${#regs[@]} $target regression inputs, one fails"
 	printf '%s\n' "${reg_out[@]}"
 fi
+}
+
+# libfz: builds $T/libfz.a once; 0 or 1 (the log printed)
+CORE_PKGS="gmime-3.0 libunbound opendkim libmaxminddb libpsl libidn2
+    libarchive lmdb hiredis libcrypto libssl libmicrohttpd"
+libfz_state=
+libfz() {
+	local f o
+	[ -n "$libfz_state" ] && return "$libfz_state"
+	libfz_state=1
+	mkdir -p "$T/libfz" || return 1
+	# the configure header: of it only the version is used
+	echo '#define PACKAGE_VERSION "fuzz"' >"$T/autoconfig.h"
+	# shellcheck disable=SC2046,SC2086
+	for f in "$src"/milter/*.c "$src"/policy/*.c; do
+		case $f in */milter/main.c|*/milter/glue.c) continue ;; esac
+		o=$T/libfz/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
+		if ! "$CLANG" -std=c11 -D_GNU_SOURCE -g -O1 \
+		    -fsanitize=fuzzer-no-link,address,undefined \
+		    -fno-sanitize-recover=undefined -I"$T" -I"$src/milter" \
+		    -I"$src/policy" -DSYSCONFDIR='"/etc"' \
+		    -DLOCALSTATEDIR='"/var"' \
+		    $(pkg-config --cflags $CORE_PKGS) -c "$f" -o "$o" \
+		    >"$T/libfz.log" 2>&1; then
+			echo "# building $f for libfz.a failed:"
+			sed 's/^/# /' "$T/libfz.log" | head -40
+			return 1
+		fi
+	done
+	ar rcs "$T/libfz.a" "$T"/libfz/*.o || return 1
+	libfz_state=0
+}
+
+# core_target NAME MAX_LEN: a target linked with libfz.a
+core_target() {
+	if ! libfz; then
+		n=$((n + 2)); status=1
+		echo "not ok $((n - 1)) - $1 fuzz target builds (libfz.a)"
+		echo "not ok $n - $1 fuzz target builds (libfz.a)"
+		return
+	fi
+	# shellcheck disable=SC2046,SC2086
+	fuzz_target "$1" "$2" -I"$T" -I"$src/milter" -I"$src/policy" \
+	    $(pkg-config --cflags gmime-3.0) "$T/libfz.a" \
+	    $(pkg-config --libs $CORE_PKGS) -lspf2 -lpthread
 }
 
 status=0
@@ -190,6 +252,12 @@ for t in "$@"; do
 		: >"$T/autoconfig.h"
 		fuzz_target report 20000 -I"$T" -I"$src/milter" \
 		    "$src/milter/report_row.c" "$src/milter/util.c" ;;
+	config)		core_target config 16384 ;;
+	headers)	core_target headers 16384 ;;
+	dmarc_record)	core_target dmarc_record 4096 ;;
+	address)	core_target address 4096 ;;
+	spf_record)	core_target spf_record 4096 ;;
+	milter_events)	core_target milter_events 16384 ;;
 	*)
 		echo "not ok $((n + 1)) - unknown fuzz target $t"
 		n=$((n + 1)); status=1 ;;
