@@ -65,6 +65,9 @@ run_build werror --enable-werror
 # The Debian package is built from the source whatever a build's
 # configuration: tests/integration/deb_install.sh runs once, above.
 export PORTCULLIS_SKIP_DEB="the package was built and installed by the werror build's run"
+# The fuzz targets are built by clang with ASan+UBSan whatever the build's
+# flags: the werror build's run fuzzed them already.
+export FUZZ_SKIP="fuzzed in the werror build's run (same targets, same sanitizers)"
 run_build asan --enable-werror --enable-sanitizers
 
 echo "=== make distcheck"
