@@ -239,6 +239,29 @@ test_max_signatures(void **state)
 	dkimv_lib_free(one);
 }
 
+/*
+ * The default maximum (5, as dkim_max_signatures defaults to): of six
+ * signatures the first five in header order fail, the sixth would pass.
+ * It is neither verified nor reported, so the best result is fail.
+ */
+static void
+test_sixth_signature(void **state)
+{
+	struct dkimv_result r;
+	size_t j;
+
+	(void)state;
+	assert_int_equal(DKIMV_SIGS_DEFAULT, 5);
+	assert_int_equal(run_case(lib, "six", &r), 0);
+	assert_int_equal(r.nsigs, 5);
+	assert_int_equal(r.nignored, 1);
+	for (j = 0; j < r.nsigs; j++) {
+		assert_string_equal(r.sigs[j].result, "fail");
+		assert_string_equal(r.sigs[j].selector, "wrong");
+	}
+	assert_string_equal(r.best, "fail");
+}
+
 /* One lib shared by threads, as libmilter's workers share it. */
 #define THREADS	4
 
@@ -432,6 +455,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_max_signatures),
+		cmocka_unit_test(test_sixth_signature),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_edges),
