@@ -48,6 +48,7 @@ _dmarc.ext	IN TXT	"v=DMARC1; p=reject"
 sel._domainkey.ext IN TXT ( $DKIM_TXT )
 mail.ext	IN A	127.0.0.1
 other		IN TXT	"v=spf1 ip4:127.0.0.1 -all"
+hello		IN TXT	"v=spf1 ip4:127.0.0.1 -all"
 EOF
 # the outside client 127.0.0.1 has a forward-confirmed reverse name
 cat >"$TEST_TMP/reverse.zone" <<'EOF'
@@ -258,6 +259,40 @@ for h in d.get("headers_added") or []:
 }
 is "$(spf_of 192.0.2.2)" fail "check: spf=fail for 192.0.2.2, outside ip4:127.0.0.1 -all"
 is "$(spf_of 127.0.0.2)" fail "check: spf=fail for 127.0.0.2, outside ip4:127.0.0.1 -all (loopback is no exception in RFC 7208)"
+
+# The HELO identity (RFC 7208 2.3): spf.helo is the HELO name's own
+# record (hello.test: ip4:127.0.0.1 -all), whatever the MAIL FROM; and for
+# a null sender the spf fact itself is the HELO identity (RFC 7208 2.4),
+# written smtp.mailfrom=postmaster@HELO (DESIGN.md 6).  alice@ext.test's
+# record also authorises 127.0.0.1, so helo.test's "fail" from 192.0.2.2
+# can only come from the HELO name's record.
+printf '%s\n' 'rule h: when spf.helo is not none then reject "5.7.1 spf.helo=%{spf.helo}"' \
+	'default accept' >"$ETC/helo.policy"
+sed 's/^policy[[:space:]]*=.*/policy = helo.policy/' "$CONF" >"$ETC/helo.conf"
+helo_of() {	# helo_of IP HELO: the spf.helo fact, from the rule's reply text
+	"$PORTCULLIS" check -c "$ETC/helo.conf" --ip "$1" --helo "$2" \
+		--from alice@ext.test --rcpt bob@corp.test "$MSG/forged-postfix.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print((d.get("smtp") or {}).get("text", "spf.helo=none").split("=", 1)[1])'
+}
+is "$(helo_of 127.0.0.1 hello.test)" pass "check: spf.helo=pass for HELO hello.test from 127.0.0.1"
+is "$(helo_of 192.0.2.2 hello.test)" fail "check: spf.helo=fail for HELO hello.test from 192.0.2.2 (the HELO name's record, not MAIL FROM's)"
+is "$(helo_of 127.0.0.1 client.ext.test)" none "check: spf.helo=none for a HELO name without a record"
+nullar_of() {	# nullar_of IP: our A-R's spf part for a null sender, HELO hello.test
+	"$PORTCULLIS" check -c "$ETC/check.conf" --ip "$1" --helo hello.test \
+		--from '' --rcpt bob@corp.test "$MSG/forged-postfix.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        m = re.search(r"\bspf=[a-z]+ smtp\.mailfrom=\S+", h.get("value", ""))
+        print(m.group(0) if m else "?")'
+}
+is "$(nullar_of 127.0.0.1)" "spf=pass smtp.mailfrom=postmaster@hello.test" \
+	"check: a null sender is checked as postmaster@HELO: pass from 127.0.0.1"
+is "$(nullar_of 192.0.2.2)" "spf=fail smtp.mailfrom=postmaster@hello.test" \
+	"check: a null sender is checked as postmaster@HELO: fail from 192.0.2.2"
 
 # ------------------------------------------------------------ (5) DNS down
 stop_pid "$UNBOUND_PID" TERM 100
