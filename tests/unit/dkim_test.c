@@ -230,6 +230,9 @@ test_cases(void **state)
 				assert_int_equal(s->bits, e->bits);
 			assert_int_equal(s->has_l, e->has_l);
 			assert_int_equal(s->testing, e->testing);
+			/* the A-R comment says "ed25519 key" by it */
+			assert_int_equal(s->ed25519,
+			    strcmp(c->name, "ed25519") == 0);
 			if (e->reason != NULL && e->reason[0] == '\0')
 				assert_string_equal(s->reason, "");
 			else if (e->reason != NULL)
