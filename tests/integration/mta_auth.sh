@@ -294,6 +294,25 @@ is "$(nullar_of 127.0.0.1)" "spf=pass smtp.mailfrom=postmaster@hello.test" \
 is "$(nullar_of 192.0.2.2)" "spf=fail smtp.mailfrom=postmaster@hello.test" \
 	"check: a null sender is checked as postmaster@HELO: fail from 192.0.2.2"
 
+# dkim_max_signatures reaches the verifier from portcullis.conf: a message
+# signed three times gets three dkim= results by default, one with
+# dkim_max_signatures = 1 (the others are neither verified nor reported).
+dkim_sign "$MSG/signed-postfix.eml" "$MSG/twice.eml" &&
+	dkim_sign "$MSG/twice.eml" "$MSG/thrice.eml" || fail "dkimpy signed the message twice more"
+sed 's/^policy[[:space:]]*=.*/policy = accept.policy/' "$CONF" >"$ETC/onesig.conf"
+echo "dkim_max_signatures = 1" >>"$ETC/onesig.conf"
+ndkim_of() {	# ndkim_of CONF: how many dkim=pass our A-R has for thrice.eml
+	"$PORTCULLIS" check -c "$1" --ip 127.0.0.1 --helo client.ext.test \
+		--from alice@ext.test --rcpt bob@corp.test "$MSG/thrice.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        print(len(re.findall(r"\bdkim=pass\b", h.get("value", ""))))'
+}
+is "$(ndkim_of "$ETC/check.conf")" 3 "check: three signatures, three dkim=pass (default dkim_max_signatures 5)"
+is "$(ndkim_of "$ETC/onesig.conf")" 1 "check: dkim_max_signatures = 1 in portcullis.conf: one dkim=pass"
+
 # ------------------------------------------------------------ (5) DNS down
 stop_pid "$UNBOUND_PID" TERM 100
 ok "unbound stopped" pid_gone "$UNBOUND_PID"
