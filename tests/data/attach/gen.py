@@ -230,6 +230,7 @@ def main():
         iso = open(os.path.join(tmp, "disk.iso"), "rb").read()
         mail("iso_exe.eml", multipart([TEXT, att("disk.iso", iso, "application/x-iso9660-image")]), ["disk.iso", "disk.iso/notes.txt", "disk.iso/sub/tool.exe"], ["disk.iso", "disk.iso/sub/tool.exe"])
         mail("iso_as_img.eml", multipart([TEXT, att("photos.img", iso, "application/octet-stream")]), ["photos.img", "photos.img/notes.txt", "photos.img/sub/tool.exe"], ["photos.img/sub/tool.exe"], comment="iso recognised by content")
+        mail("iso_in_zip.eml", multipart([TEXT, att("w.zip", mkzip([("disk.iso", iso)]), "application/zip")]), ["w.zip", "w.zip/disk.iso", "w.zip/disk.iso/notes.txt", "w.zip/disk.iso/sub/tool.exe"], ["w.zip/disk.iso", "w.zip/disk.iso/sub/tool.exe"], comment="an iso inside a zip is read from the zip entry's stream, forward only")
 
     # -- bombs: archive_bytes 16 MiB --
     big = 256 << 20
