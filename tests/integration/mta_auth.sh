@@ -313,6 +313,33 @@ for h in d.get("headers_added") or []:
 is "$(ndkim_of "$ETC/check.conf")" 3 "check: three signatures, three dkim=pass (default dkim_max_signatures 5)"
 is "$(ndkim_of "$ETC/onesig.conf")" 1 "check: dkim_max_signatures = 1 in portcullis.conf: one dkim=pass"
 
+# l= reaches the A-R comment through the daemon's path (dkimv -> session
+# -> authres): a signature over the first part of the body only, with a
+# line appended after signing, still passes and says so.
+"$DKIM_PY" - "$MSG/signed-postfix.plain" "$MSG/partial.eml" "$KEYS/sel.pem" <<'PY' || fail "dkimpy signed with l="
+import sys, dkim
+msg = open(sys.argv[1], "rb").read().replace(b"\n", b"\r\n")
+key = open(sys.argv[3], "rb").read()
+sig = dkim.sign(msg, b"sel", b"ext.test", key, length=True,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[b"from", b"to", b"subject", b"date",
+                                 b"message-id", b"x-test-id"])
+out = sig + msg + b"Appended after signing.\r\n"
+open(sys.argv[2], "wb").write(out.replace(b"\r\n", b"\n"))
+PY
+dkim_of() {	# dkim_of FILE: the dkim= part of our A-R (up to header.d)
+	"$PORTCULLIS" check -c "$ETC/check.conf" --ip 127.0.0.1 --helo client.ext.test \
+		--from alice@ext.test --rcpt bob@corp.test "$1" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        m = re.search(r"\bdkim=.*? header\.d=", h.get("value", ""))
+        print(m.group(0) if m else "?")'
+}
+is "$(dkim_of "$MSG/partial.eml")" "dkim=pass (2048-bit key; partial body signed (l=)) header.d=" \
+	"check: a signature with l= passes, and the A-R comment says the body was signed in part"
+
 # ------------------------------------------------------------ (5) DNS down
 stop_pid "$UNBOUND_PID" TERM 100
 ok "unbound stopped" pid_gone "$UNBOUND_PID"
