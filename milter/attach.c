@@ -10,7 +10,8 @@
  * bytes before the first entity past a limit.  Archive work is bounded by
  * depth, entries and decompressed bytes per message; archives are never
  * copied into memory: readers pull from the decoded part or from the
- * outer archive's entry data.
+ * outer archive's entry data (a 7z member, which must be seeked, from an
+ * anonymous temporary file of at most archive_bytes).
  * Broken multiparts (GMime splits them one way, mail clients may another)
  * are found by the pre-scan (missing end boundary) and the walk (boundary
  * parameter, no part, header fields in preamble or epilogue, whose names
@@ -561,6 +562,67 @@ static int archive_list(struct scan *, struct asrc *, size_t plen,
     const char *claim, unsigned level);
 
 /*
+ * 7z keeps its directory at the end, so a reader needs to seek, which the
+ * stream of an outer archive's entry cannot do.  Such a member is copied
+ * to an anonymous temporary file (in $TMPDIR, else /tmp; never memory),
+ * its bytes counted as decompressed output so that archive_bytes bounds
+ * the file, and read from there.  in->buf must be allocated.  0 with
+ * in->stream set; 1 when the member was not copied (archive_bytes used up,
+ * or its data unreadable: then reported as corrupt); -1 with errno on an
+ * internal failure.
+ */
+static int
+member_spool(struct scan *sc, struct archive *outer, const char *claim,
+    struct asrc *in)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	la_ssize_t n;
+	ssize_t w;
+	int64_t total = 0;
+	int fd, e;
+
+	path = xasprintf("%s/portcullis-arc-XXXXXX", dir != NULL &&
+	    dir[0] == '/' ? dir : "/tmp");
+	if ((fd = mkstemp(path)) >= 0)
+		unlink(path);
+	free(path);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		n = archive_read_data(outer, in->buf, READ_BUF);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			limit_set(sc, "corrupt %s in %s", claim, sc->path);
+			close(fd);
+			return 1;
+		}
+		if (bytes_count(sc, (uint64_t)n)) {
+			close(fd);
+			return 1;
+		}
+		for (la_ssize_t o = 0; o < n; o += w)
+			if ((w = write(fd, in->buf + o, (size_t)(n - o))) < 0) {
+				e = errno;
+				close(fd);
+				errno = e;
+				return -1;
+			}
+		total += n;
+	}
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	in->stream = g_mime_stream_fs_new(fd);	/* owns fd */
+	in->size = total;
+	return 0;
+}
+
+/*
  * Member names of the archive whose input is src; the archive's own name
  * is sc->path[0..plen).  claim: the archive extension its name carries,
  * or NULL (then an input that is no archive is silently not one).  level:
@@ -654,14 +716,22 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 		if (sc->archive_stop || archive_entry_is_encrypted(e))
 			continue;	/* an encrypted member cannot be read */
 		/* Open the member as an archive, streaming from this
-		 * reader: no copy, every byte counted. */
+		 * reader: no copy, every byte counted (a 7z: from a
+		 * temporary copy, see member_spool()). */
 		memset(&inner, 0, sizeof inner);
 		inner.sc = sc;
-		inner.outer = a;
 		inner.size = -1;
 		inner.buf = xmalloc(READ_BUF);
-		r = archive_list(sc, &inner, plen + 1 + clen, iclaim,
-		    level + 1);
+		if (strcmp(iclaim, "7z") != 0) {
+			inner.outer = a;
+			r = 0;
+		} else
+			r = member_spool(sc, a, iclaim, &inner);
+		if (r == 0)
+			r = archive_list(sc, &inner, plen + 1 + clen, iclaim,
+			    level + 1);
+		if (inner.stream != NULL)
+			g_object_unref(inner.stream);
 		free(inner.buf);
 		if (r == -1)
 			goto fail;

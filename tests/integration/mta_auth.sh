@@ -48,6 +48,7 @@ _dmarc.ext	IN TXT	"v=DMARC1; p=reject"
 sel._domainkey.ext IN TXT ( $DKIM_TXT )
 mail.ext	IN A	127.0.0.1
 other		IN TXT	"v=spf1 ip4:127.0.0.1 -all"
+hello		IN TXT	"v=spf1 ip4:127.0.0.1 -all"
 EOF
 # the outside client 127.0.0.1 has a forward-confirmed reverse name
 cat >"$TEST_TMP/reverse.zone" <<'EOF'
@@ -258,6 +259,86 @@ for h in d.get("headers_added") or []:
 }
 is "$(spf_of 192.0.2.2)" fail "check: spf=fail for 192.0.2.2, outside ip4:127.0.0.1 -all"
 is "$(spf_of 127.0.0.2)" fail "check: spf=fail for 127.0.0.2, outside ip4:127.0.0.1 -all (loopback is no exception in RFC 7208)"
+
+# The HELO identity (RFC 7208 2.3): spf.helo is the HELO name's own
+# record (hello.test: ip4:127.0.0.1 -all), whatever the MAIL FROM; and for
+# a null sender the spf fact itself is the HELO identity (RFC 7208 2.4),
+# written smtp.mailfrom=postmaster@HELO (DESIGN.md 6).  alice@ext.test's
+# record authorises 127.0.0.1 too, so the "none" for HELO client.ext.test
+# (no record) from 127.0.0.1 shows spf.helo is not the MAIL FROM identity.
+printf '%s\n' 'rule h: when spf.helo is not none then reject "5.7.1 spf.helo=%{spf.helo}"' \
+	'default accept' >"$ETC/helo.policy"
+sed 's/^policy[[:space:]]*=.*/policy = helo.policy/' "$CONF" >"$ETC/helo.conf"
+helo_of() {	# helo_of IP HELO: the spf.helo fact, from the rule's reply text
+	"$PORTCULLIS" check -c "$ETC/helo.conf" --ip "$1" --helo "$2" \
+		--from alice@ext.test --rcpt bob@corp.test "$MSG/forged-postfix.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print((d.get("smtp") or {}).get("text", "spf.helo=none").split("=", 1)[1])'
+}
+is "$(helo_of 127.0.0.1 hello.test)" pass "check: spf.helo=pass for HELO hello.test from 127.0.0.1"
+is "$(helo_of 192.0.2.2 hello.test)" fail "check: spf.helo=fail for HELO hello.test from 192.0.2.2"
+is "$(helo_of 127.0.0.1 client.ext.test)" none "check: spf.helo=none for a HELO name without a record (MAIL FROM's record would pass)"
+nullar_of() {	# nullar_of IP: our A-R's spf part for a null sender, HELO hello.test
+	"$PORTCULLIS" check -c "$ETC/check.conf" --ip "$1" --helo hello.test \
+		--from '' --rcpt bob@corp.test "$MSG/forged-postfix.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        m = re.search(r"\bspf=[a-z]+ smtp\.mailfrom=\S+", h.get("value", ""))
+        print(m.group(0) if m else "?")'
+}
+is "$(nullar_of 127.0.0.1)" "spf=pass smtp.mailfrom=postmaster@hello.test" \
+	"check: a null sender is checked as postmaster@HELO: pass from 127.0.0.1"
+is "$(nullar_of 192.0.2.2)" "spf=fail smtp.mailfrom=postmaster@hello.test" \
+	"check: a null sender is checked as postmaster@HELO: fail from 192.0.2.2"
+
+# dkim_max_signatures reaches the verifier from portcullis.conf: a message
+# signed three times gets three dkim= results by default, one with
+# dkim_max_signatures = 1 (the others are neither verified nor reported).
+dkim_sign "$MSG/signed-postfix.eml" "$MSG/twice.eml" &&
+	dkim_sign "$MSG/twice.eml" "$MSG/thrice.eml" || fail "dkimpy signed the message twice more"
+sed 's/^policy[[:space:]]*=.*/policy = accept.policy/' "$CONF" >"$ETC/onesig.conf"
+echo "dkim_max_signatures = 1" >>"$ETC/onesig.conf"
+ndkim_of() {	# ndkim_of CONF: how many dkim=pass our A-R has for thrice.eml
+	"$PORTCULLIS" check -c "$1" --ip 127.0.0.1 --helo client.ext.test \
+		--from alice@ext.test --rcpt bob@corp.test "$MSG/thrice.eml" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        print(len(re.findall(r"\bdkim=pass\b", h.get("value", ""))))'
+}
+is "$(ndkim_of "$ETC/check.conf")" 3 "check: three signatures, three dkim=pass (default dkim_max_signatures 5)"
+is "$(ndkim_of "$ETC/onesig.conf")" 1 "check: dkim_max_signatures = 1 in portcullis.conf: one dkim=pass"
+
+# l= reaches the A-R comment through the daemon's path (dkimv -> session
+# -> authres): a signature over the first part of the body only, with a
+# line appended after signing, still passes and says so.
+"$DKIM_PY" - "$MSG/signed-postfix.plain" "$MSG/partial.eml" "$KEYS/sel.pem" <<'PY' || fail "dkimpy signed with l="
+import sys, dkim
+msg = open(sys.argv[1], "rb").read().replace(b"\n", b"\r\n")
+key = open(sys.argv[3], "rb").read()
+sig = dkim.sign(msg, b"sel", b"ext.test", key, length=True,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[b"from", b"to", b"subject", b"date",
+                                 b"message-id", b"x-test-id"])
+out = sig + msg + b"Appended after signing.\r\n"
+open(sys.argv[2], "wb").write(out.replace(b"\r\n", b"\n"))
+PY
+dkim_of() {	# dkim_of FILE: the dkim= part of our A-R (up to header.d)
+	"$PORTCULLIS" check -c "$ETC/check.conf" --ip 127.0.0.1 --helo client.ext.test \
+		--from alice@ext.test --rcpt bob@corp.test "$1" 2>/dev/null |
+		"$DKIM_PY" -c 'import json, re, sys
+d = json.load(sys.stdin)
+for h in d.get("headers_added") or []:
+    if h.get("name", "").lower() == "authentication-results":
+        m = re.search(r"\bdkim=.*? header\.d=", h.get("value", ""))
+        print(m.group(0) if m else "?")'
+}
+is "$(dkim_of "$MSG/partial.eml")" "dkim=pass (2048-bit key; partial body signed (l=)) header.d=" \
+	"check: a signature with l= passes, and the A-R comment says the body was signed in part"
 
 # ------------------------------------------------------------ (5) DNS down
 stop_pid "$UNBOUND_PID" TERM 100

@@ -20,7 +20,9 @@
 #      from 198.51.100.30 (another network) delivered; a domain without SPF
 #      retried from another network is a new triplet again (451);
 #  (3) a restart keeps the LMDB state: the triplet of (1) is still allowed;
-#      "portcullis greylist list" and "stats" show it;
+#      "portcullis greylist list" and "stats" show it; after a reload to
+#      `autoallow 1` a new sender from the network of that pass is
+#      allowed at once, one from a network without a pass is not;
 #  (4) Redis: two portcullis instances (one behind Postfix, one behind
 #      Sendmail) share one redis-server; a triplet first seen through one
 #      and retried through the other is delivered.
@@ -41,11 +43,12 @@ start_unbound "$TEST_TMP/test.zone"
 
 ETC=$TEST_TMP/etc
 mkdir -p "$ETC" "$TEST_TMP/msg"
-# policy DELAY: greylisting with that delay, a trusted network first
+# policy DELAY [AUTOALLOW]: greylisting with that delay (autoallow 0 unless
+# given), a trusted network first
 policy() {
 	cat >"$ETC/policy.rules.new" <<EOF
 # mta_greylist.sh
-greylist delay $1 window 2h expire 1d netmask 24/64 autoallow 0
+greylist delay $1 window 2h expire 1d netmask 24/64 autoallow ${2:-0}
 rule trusted: when client.ip in {203.0.113.0/24} then accept
 rule greylist: when greylist is new or greylist is early then tempfail "4.7.1 greylisted, please retry later"
 default accept
@@ -85,7 +88,7 @@ _reloaded_past() { [ "$(_reloads)" -gt "$1" ]; }
 reload_to() {
 	local before
 	before=$(_reloads)
-	policy "$1"
+	policy "$@"
 	kill -HUP "$PORTCULLIS_PID"
 	poll 100 0.1 _reloaded_past "$before" ||
 		{ diag_file "$PORTCULLIS_LOG"; bail_out "no reload after SIGHUP"; }
@@ -179,6 +182,21 @@ stats=$("$PORTCULLIS" greylist -c "$ETC/lmdb.conf" stats 2>&1)
 like "$stats" '(^|
 )passed 2(
 |$)' "(3) greylist stats counts the 2 passed triplets" || diag "$stats"
+
+# autoallow N through the daemon: the store counts every network's passed
+# triplets (192.0.2.0/24: one, a@plain.test); after a reload to
+# `delay 1h ... autoallow 1` a new sender from that network is allowed at
+# once, while one from 198.51.100.0/24 (no pass there: the pool's pass is
+# counted under spf:pool.test) is still greylisted.
+reload_to 1h 1
+try e@plain2.test 192.0.2.12
+is "$SEND_CODE" 250 "(3) autoallow 1: a new triplet from a network with one pass is accepted at once" || diag_send
+is "$(state_of e@plain2.test)" allowed "(3) ... greylist=allowed"
+try f@plain2.test 198.51.100.77
+is "$SEND_REPLY" "451 4.7.1 greylisted, please retry later" \
+	"(3) autoallow 1: a new triplet from a network without a pass: 451" || diag_send
+is "$(state_of f@plain2.test)" new "(3) ... greylist=new"
+policy 0s	# (4) starts from the policy of (1)-(3)
 
 # ------------------------------------------------------------ (4)
 stop_portcullis

@@ -19,7 +19,9 @@
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "dkimv.h"
@@ -118,9 +120,9 @@ slurp(const char *path, size_t *len)
  * (no leading space, folds as "\n" + WSP), then the body in chunks.
  */
 static int
-feed(struct dkimv *v, const char *msg, size_t len, struct dkimv_result *r)
+feed_head(struct dkimv *v, const char *msg, const char **bodyp)
 {
-	const char *p = msg, *end = msg + len, *body;
+	const char *p = msg, *body;
 	int rc = 0;
 
 	body = strstr(msg, "\r\n\r\n");
@@ -151,7 +153,20 @@ feed(struct dkimv *v, const char *msg, size_t len, struct dkimv_result *r)
 		p = e + 2;
 	}
 	rc |= dkimv_eoh(v);
-	for (p = body + 4; p < end; p += chunk) {
+	*bodyp = body + 4;
+	return rc;
+}
+
+static int
+feed(struct dkimv *v, const char *msg, size_t len, struct dkimv_result *r)
+{
+	const char *p = NULL, *end = msg + len;
+	int rc;
+
+	rc = feed_head(v, msg, &p);
+	if (p == NULL)
+		return -1;
+	for (; p < end; p += chunk) {
 		size_t n = (size_t)(end - p) < chunk ? (size_t)(end - p) :
 		    chunk;
 
@@ -215,6 +230,9 @@ test_cases(void **state)
 				assert_int_equal(s->bits, e->bits);
 			assert_int_equal(s->has_l, e->has_l);
 			assert_int_equal(s->testing, e->testing);
+			/* the A-R comment says "ed25519 key" by it */
+			assert_int_equal(s->ed25519,
+			    strcmp(c->name, "ed25519") == 0);
 			if (e->reason != NULL && e->reason[0] == '\0')
 				assert_string_equal(s->reason, "");
 			else if (e->reason != NULL)
@@ -237,6 +255,128 @@ test_max_signatures(void **state)
 	assert_int_equal(r.nignored, 1);
 	assert_string_equal(r.sigs[0].result, "pass");
 	dkimv_lib_free(one);
+}
+
+/*
+ * The default maximum (5, as dkim_max_signatures defaults to): of six
+ * signatures the first five in header order fail, the sixth would pass.
+ * It is neither verified nor reported, so the best result is fail.
+ */
+static void
+test_sixth_signature(void **state)
+{
+	struct dkimv_result r;
+	size_t j;
+
+	(void)state;
+	assert_int_equal(DKIMV_SIGS_DEFAULT, 5);
+	assert_int_equal(run_case(lib, "six", &r), 0);
+	assert_int_equal(r.nsigs, 5);
+	assert_int_equal(r.nignored, 1);
+	for (j = 0; j < r.nsigs; j++) {
+		assert_string_equal(r.sigs[j].result, "fail");
+		assert_string_equal(r.sigs[j].selector, "wrong");
+	}
+	assert_string_equal(r.best, "fail");
+}
+
+/*
+ * The body is hashed as it streams in, never copied whole: a child
+ * process (its own resolver, so no thread of ours crosses the fork)
+ * verifies the "relaxed" signature over a 64 MiB body given in 64 KiB
+ * chunks, and its peak RSS (ru_maxrss, which starts at the resident size
+ * the child inherits) may grow by at most STREAM_SLACK.  A verifier that
+ * kept the body, in dkimv or in libopendkim, would grow by 64 MiB.
+ */
+#define STREAM_BODY	((size_t)64 * 1024 * 1024)
+#define STREAM_CHUNK	((size_t)64 * 1024)
+#define STREAM_SLACK	(16L * 1024)		/* KiB */
+
+struct stream_out {
+	long	 grew_kib;
+	int	 rc;
+	char	 best[16];
+	char	 reason[160];
+};
+
+static void
+stream_child(const char *msg, int fd)
+{
+	struct dns_options o = { 0 };
+	struct stream_out out;
+	struct dkimv_result r;
+	struct dkimv_lib *l;
+	struct dkimv *v;
+	struct dns *d;
+	struct rusage ru;
+	const char *err, *body = NULL;
+	unsigned char *buf;
+	size_t done, i;
+	long before;
+
+	memset(&out, 0, sizeof(out));
+	o.local_data = (const char *const *)zone;
+	o.no_network = 1;
+	buf = xmalloc(STREAM_CHUNK);
+	for (i = 0; i < STREAM_CHUNK; i++)	/* lines of 64 octets */
+		buf[i] = (i % 64) == 62 ? '\r' : (i % 64) == 63 ? '\n' :
+		    (unsigned char)('a' + i % 26);
+	if ((d = dns_new(&o, &err)) == NULL ||
+	    (l = dkimv_lib_new(d, 2000, DKIMV_SIGS_DEFAULT)) == NULL ||
+	    (v = dkimv_new(l, "stream")) == NULL)
+		_exit(2);
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		_exit(2);
+	before = ru.ru_maxrss;
+	out.rc = feed_head(v, msg, &body);
+	for (done = 0; done < STREAM_BODY; done += STREAM_CHUNK)
+		out.rc |= dkimv_body(v, buf, STREAM_CHUNK);
+	out.rc |= dkimv_eom(v, &r);
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		_exit(2);
+	out.grew_kib = ru.ru_maxrss - before;
+	snprintf(out.best, sizeof(out.best), "%.15s", r.best);
+	snprintf(out.reason, sizeof(out.reason), "%.159s",
+	    r.nsigs > 0 ? r.sigs[0].reason : "");
+	if (write(fd, &out, sizeof(out)) != (ssize_t)sizeof(out))
+		_exit(3);
+	_exit(0);
+}
+
+static void
+test_body_streams(void **state)
+{
+	struct stream_out out;
+	char path[512], *msg;
+	size_t len;
+	int pfd[2], st;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/relaxed.eml", fixdir);
+	msg = slurp(path, &len);
+	assert_non_null(msg);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		stream_child(msg, pfd[1]);
+	}
+	close(pfd[1]);
+	free(msg);
+	assert_int_equal(read(pfd[0], &out, sizeof(out)),
+	    (ssize_t)sizeof(out));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	print_message("# %zu MiB body: peak RSS grew %ld KiB (%s: %s)\n",
+	    STREAM_BODY >> 20, out.grew_kib, out.best, out.reason);
+	assert_int_equal(out.rc, 0);
+	/* the whole body was hashed: it is not the signed one */
+	assert_string_equal(out.best, "fail");
+	assert_non_null(strstr(out.reason, "body hash"));
+	assert_true(out.grew_kib < STREAM_SLACK);
 }
 
 /* One lib shared by threads, as libmilter's workers share it. */
@@ -432,6 +572,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_max_signatures),
+		cmocka_unit_test(test_sixth_signature),
+		cmocka_unit_test(test_body_streams),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_edges),

@@ -199,5 +199,13 @@ write("good-broken", b"DKIM-Signature: v=1; a=rsa-sha256; d=example.test;"
       b" h=from; bh=AAAA;\r\n b=BBBBBBBBBBBBBBBB\r\n" +
       sign(MSG, b"r2048", rsa2048))
 
+# dkim_max_signatures (default 5): five failing signatures (the "wrong"
+# selector publishes another key) above a good one; the good one is the
+# sixth in header order, so it must be neither verified nor reported
+six = sign(MSG, b"r2048", rsa2048)
+for _ in range(5):
+    six = sign(six, b"wrong", rsa2048)
+write("six", six)
+
 with open(os.path.join(OUT, "zone"), "w") as f:
     f.write("\n".join(zone) + "\n")
