@@ -626,7 +626,7 @@ member_spool(struct scan *sc, struct archive *outer, const char *claim,
  * Member names of the archive whose input is src; the archive's own name
  * is sc->path[0..plen).  claim: the archive extension its name carries,
  * or NULL (then an input that is no archive is silently not one).  level:
- * 1 for an attached archive.  Recursion is bounded by archive_depth
+ * 1 for an attached archive.  Recursion is bounded by archive_depth + 1
  * (<= ATTACH_ARCHIVE_DEPTH_MAX).  0, or -1 on an internal failure.
  */
 static int
@@ -677,6 +677,13 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 				    sc->path);
 			goto done;
 		}
+		if (nent == 0 && level > sc->lim.archive_depth) {
+			/* an unclaimed member past the depth limit, opened
+			 * only to tell whether it is an archive: it is */
+			limit_set(sc, "archive_depth %u",
+			    sc->lim.archive_depth);
+			goto done;
+		}
 		nent++;
 		if (++sc->entries > sc->lim.archive_entries) {
 			limit_set(sc, "archive_entries %u",
@@ -706,15 +713,21 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 		sc->path[plen] = '/';
 		memcpy(sc->path + plen + 1, sc->comp, clen + 1);
 		name_add(sc, sc->path);
-		if ((iclaim = archive_claim(sc->comp)) == NULL)
-			continue;
-		if (level >= sc->lim.archive_depth) {
+		/* A member whose name claims no archive is opened too, and
+		 * is one if its content says so (data.bin holding a zip):
+		 * a renamed archive hides nothing.  At the depth limit only
+		 * to tell (archive_list() sets the limit if it is one). */
+		iclaim = archive_claim(sc->comp);
+		if (iclaim != NULL && level >= sc->lim.archive_depth) {
 			limit_set(sc, "archive_depth %u",
 			    sc->lim.archive_depth);
 			continue;
 		}
 		if (sc->archive_stop || archive_entry_is_encrypted(e))
 			continue;	/* an encrypted member cannot be read */
+		if (archive_entry_size_is_set(e) &&
+		    archive_entry_size(e) == 0)
+			continue;	/* nothing to look into */
 		/* Open the member as an archive, streaming from this
 		 * reader: no copy, every byte counted (a 7z: from a
 		 * temporary copy, see member_spool()). */
@@ -722,7 +735,7 @@ archive_list(struct scan *sc, struct asrc *src, size_t plen,
 		inner.sc = sc;
 		inner.size = -1;
 		inner.buf = xmalloc(READ_BUF);
-		if (strcmp(iclaim, "7z") != 0) {
+		if (iclaim == NULL || strcmp(iclaim, "7z") != 0) {
 			inner.outer = a;
 			r = 0;
 		} else

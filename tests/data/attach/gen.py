@@ -181,6 +181,14 @@ def main():
     for n in "dcb":
         z = mkzip([("%s.zip" % n, z)])
     mail("zip_depth4.eml", multipart([TEXT, att("a.zip", z, "application/zip")]), ["a.zip", "a.zip/b.zip", "a.zip/b.zip/c.zip", "a.zip/b.zip/c.zip/d.zip"], [], ["limits=archive_depth 3"], comment="a.zip is level 1: d.zip (level 4) is not opened")
+    inner = mkzip([("evil.exe", EXE)])
+    mail("zip_disguised.eml", multipart([TEXT, att("outer.zip", mkzip([("data.bin", inner)]), "application/zip")]), ["outer.zip", "outer.zip/data.bin", "outer.zip/data.bin/evil.exe"], ["outer.zip/data.bin/evil.exe"], comment="a zip renamed data.bin inside a zip: recognised by content")
+    z = mkzip([("data.bin", inner)])
+    for n in "cb":
+        z = mkzip([("%s.zip" % n, z)])
+    mail("zip_disguised_depth.eml", multipart([TEXT, att("a.zip", z, "application/zip")]), ["a.zip", "a.zip/b.zip", "a.zip/b.zip/c.zip", "a.zip/b.zip/c.zip/data.bin"], [], ["limits=archive_depth 3"], comment="a renamed zip past the depth limit: opened only to tell it is one")
+    docx = mkzip([("[Content_Types].xml", b"<?xml version='1.0'?><Types/>"), ("word/document.xml", b"<?xml version='1.0'?><w:document/>"), ("word/media/image1.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)])
+    mail("zip_docx_member.eml", multipart([TEXT, att("docs.zip", mkzip([("notes.txt", b"plain text, no archive"), ("report.docx", docx)]), "application/zip")]), ["docs.zip", "docs.zip/notes.txt", "docs.zip/report.docx", "docs.zip/report.docx/[Content_Types].xml", "docs.zip/report.docx/word/document.xml", "docs.zip/report.docx/word/media/image1.png"], [], comment="an office document in a zip is a zip too: looked into, nothing blocked, no limit")
     mail("zip_depth3_ok.eml", multipart([TEXT, att("b.zip", mkzip([("c.zip", mkzip([("d.zip", mkzip([("e.exe", EXE)]))]))]), "application/zip")]), ["b.zip", "b.zip/c.zip", "b.zip/c.zip/d.zip", "b.zip/c.zip/d.zip/e.exe"], ["b.zip/c.zip/d.zip/e.exe"])
     mail("zip_entries_limit.eml", multipart([TEXT, att("many.zip", mkzip([("f%02d.txt" % i, b"x") for i in range(20)]), "application/zip")]), ["many.zip"] + ["many.zip/f%02d.txt" % i for i in range(10)], [], ["limits=archive_entries 10"], lim="archive_entries=10")
     zb = zexe[: len(zexe) // 2]
