@@ -56,6 +56,13 @@ printf 'policy = good.rules\n' >"$T/default.conf"
 cp "$abs_top_srcdir/rules/default.policy" "$T/good.rules.default"
 printf 'policy = %s\n' "$abs_top_srcdir/rules/default.policy" >"$T/shipped.conf"
 "$PORTCULLIS" -n -c "$T/shipped.conf" >"$T/out" 2>&1; ok $? "-n on the shipped default policy exits 0 $(head -1 "$T/out")"
+# Every DNS query of a mail check goes through dns.c (libunbound): the
+# daemon's own code calls no system resolver function.
+if command -v nm >/dev/null; then
+	nm -u "$PORTCULLIS" | grep -E '\b(res_n?(query|search|send|mkquery)|__res_[a-z]+|getaddrinfo|gethostbyname[0-9_a-z]*|getnameinfo|gethostbyaddr[_a-z]*)\b' >"$T/resolver.syms"
+	[ ! -s "$T/resolver.syms" ]
+	ok $? "the daemon calls no system resolver function (nm -u): $(tr '\n' ' ' <"$T/resolver.syms")"
+fi
 # policy(5) EXAMPLES quotes every statement of the shipped policy, in order.
 grep -v '^#' "$abs_top_srcdir/rules/default.policy" | grep -v '^[[:space:]]*$' >"$T/policy.stmts"
 awk '/^\.SH EXAMPLES/ { ex = 1; next } /^\.SH / { ex = 0 }
