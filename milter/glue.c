@@ -184,11 +184,11 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
 		/* ask for what we read even when the MTA config does not
-		 * (macro names as both Postfix and Sendmail spell them) */
+		 * (macro names as both Postfix and Sendmail spell them),
+		 * and only that: every macro is sent with every message */
 		smfi_setsymlist(ctx, SMFIM_CONNECT,
-		    "j _ {daemon_name} {client_addr} {client_name}");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM,
-		    "i {auth_authen} {auth_type}");
+		    "{client_addr} {client_name}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
 		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 		smfi_setsymlist(ctx, SMFIM_EOH, "i");
 		smfi_setsymlist(ctx, SMFIM_EOM, "i");

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,25 @@ add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* Seconds after which a sighting of an allowed triplet (or identity)
+ * writes its timestamps again: expire / GREY_REFRESH_DIV, at most
+ * GREY_REFRESH_MAX.  In between, an allowed message is a read only. */
+uint64_t
+grey_refresh_after(const struct greylist_params *p)
+{
+	uint64_t r = p->expire / GREY_REFRESH_DIV;
+
+	return r > GREY_REFRESH_MAX ? GREY_REFRESH_MAX : r;
+}
+
+/* Whether a record last refreshed at `last` is due for another write.  A
+ * clock that stepped back (now < last) is not a reason to write. */
+static bool
+refresh_due(const struct greylist_params *p, uint64_t last, uint64_t now)
+{
+	return now >= add_sat(last, grey_refresh_after(p));
+}
+
 unsigned
 grey_decide(const struct greylist_params *p, uint64_t now,
     struct grey_rec *t, struct grey_rec *id, enum greylist_state *out)
@@ -341,21 +361,37 @@ grey_decide(const struct greylist_params *p, uint64_t now,
 
 	if (t->present && t->passed) {
 		*out = GREY_ALLOWED;
-		/* Each sighting keeps a regular correspondent allowed. */
-		t->last_seen = t->last_pass = now;
-		t->expires_at = add_sat(now, p->expire);
-		w |= GREY_WRITE_TRIPLET;
+		/* Each sighting keeps a regular correspondent allowed; the
+		 * timestamps move at most once per grey_refresh_after(), so
+		 * that most allowed messages cost no write (and no
+		 * synchronous commit).  The record may so expire up to that
+		 * much earlier than expire after its last sighting. */
+		if (refresh_due(p, t->last_pass, now)) {
+			t->last_seen = t->last_pass = now;
+			t->expires_at = add_sat(now, p->expire);
+			w |= GREY_WRITE_TRIPLET;
+		}
+		if (id->present && refresh_due(p, id->last_seen, now)) {
+			id->last_seen = now;
+			id->expires_at = add_sat(now, p->expire);
+			w |= GREY_WRITE_IDENTITY;
+		}
+		return w;
 	} else if (id->present &&
 	    (id->manual || (p->autoallow > 0 && id->count >= p->autoallow))) {
 		*out = GREY_ALLOWED;
-		if (t->present) {
+		if (t->present && refresh_due(p, t->last_seen, now)) {
 			t->last_seen = now;
 			w |= GREY_WRITE_TRIPLET;
 		}
-		/* An autoallowed sender that keeps sending stays allowed. */
-		id->last_seen = now;
-		id->expires_at = add_sat(now, p->expire);
-		return w | GREY_WRITE_IDENTITY;
+		/* An autoallowed sender that keeps sending stays allowed
+		 * (refreshed as above). */
+		if (refresh_due(p, id->last_seen, now)) {
+			id->last_seen = now;
+			id->expires_at = add_sat(now, p->expire);
+			w |= GREY_WRITE_IDENTITY;
+		}
+		return w;
 	} else if (!t->present) {
 		*out = GREY_NEW;
 		memset(t, 0, sizeof(*t));
@@ -367,28 +403,24 @@ grey_decide(const struct greylist_params *p, uint64_t now,
 		*out = GREY_EARLY;
 		t->last_seen = now;
 		return GREY_WRITE_TRIPLET;
-	} else {
-		*out = GREY_PASSED;
-		t->passed = true;
-		t->last_seen = t->last_pass = now;
-		t->expires_at = add_sat(now, p->expire);
-		w |= GREY_WRITE_TRIPLET;
-		if (!id->present) {
-			memset(id, 0, sizeof(*id));
-			id->present = true;
-			id->first_seen = now;
-		}
-		/* One pass a triplet (it is allowed, not passed, afterwards),
-		 * so this counts distinct triplets. */
-		if (id->count < UINT32_MAX)
-			id->count++;
 	}
-	if (id->present) {
-		id->last_seen = now;
-		id->expires_at = add_sat(now, p->expire);
-		w |= GREY_WRITE_IDENTITY;
+	*out = GREY_PASSED;
+	t->passed = true;
+	t->last_seen = t->last_pass = now;
+	t->expires_at = add_sat(now, p->expire);
+	w |= GREY_WRITE_TRIPLET;
+	if (!id->present) {
+		memset(id, 0, sizeof(*id));
+		id->present = true;
+		id->first_seen = now;
 	}
-	return w;
+	/* One pass a triplet (it is allowed, not passed, afterwards), so
+	 * this counts distinct triplets. */
+	if (id->count < UINT32_MAX)
+		id->count++;
+	id->last_seen = now;
+	id->expires_at = add_sat(now, p->expire);
+	return w | GREY_WRITE_IDENTITY;
 }
 
 int

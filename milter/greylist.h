@@ -21,6 +21,11 @@
 #define GREY_SWEEP_MAX		1000
 /* ...and at most one such step every this many seconds of `now`. */
 #define GREY_SWEEP_INTERVAL	60
+/* An allowed triplet's (or identity's) timestamps are written again only
+ * once expire / GREY_REFRESH_DIV seconds, at most GREY_REFRESH_MAX, have
+ * passed since the last write (grey_refresh_after()). */
+#define GREY_REFRESH_DIV	16
+#define GREY_REFRESH_MAX	3600
 /* LMDB map size when the spec gives none. */
 #define GREY_LMDB_MAPSIZE_DEFAULT	(256u * 1024 * 1024)
 /* Redis connect and command timeout. */

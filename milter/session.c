@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include "addr.h"
@@ -117,10 +119,13 @@ struct msg {
 	 * then find the answer in the resolver's cache or in flight */
 	struct dns_query *prefetch[1 + FROM_DOMAINS_MAX];	/* owns */
 	size_t nprefetch;
-	/* the whole message, for attachment inspection and "strip": an
-	 * unlinked temporary file, so memory stays bounded */
+	/* the whole message, for attachment inspection and "strip": in
+	 * memory up to SPOOL_MEM_MAX, then an unlinked temporary file, so
+	 * memory stays bounded */
 	FILE *spool;			/* owns; NULL: not needed */
 	bool spool_failed;
+	bool spool_mem;			/* spool is a memfd (small so far) */
+	uint64_t spool_len;		/* bytes written to it */
 	bool attach_done;
 	struct attach_result att;	/* owns */
 	const char *att_first;		/* first blocked name, or "" */
@@ -374,24 +379,72 @@ policy_reads_attachments(const struct policy *pol)
 	    pol_references(pol, POL_FACT_ATTACHMENT_LIMITS);
 }
 
-/* An anonymous temporary file (O_TMPFILE or unlinked at once). */
-static FILE *
-spool_open(void)
+/* The spool is kept in memory (a memfd) up to this many bytes, then moved
+ * to a temporary file: most messages never touch the file system, and
+ * large ones do not pin memory. */
+#define SPOOL_MEM_MAX	(512u * 1024)
+
+/* An unlinked temporary file under $TMPDIR or /tmp; -1 on failure. */
+static int
+spool_tmpfile(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char *path;
-	FILE *f = NULL;
 	int fd;
 
 	path = xasprintf("%s/portcullis-msg-XXXXXX", dir != NULL &&
 	    dir[0] == '/' ? dir : "/tmp");
-	if ((fd = mkstemp(path)) >= 0) {
+	if ((fd = mkstemp(path)) >= 0)
 		unlink(path);
-		if ((f = fdopen(fd, "w+")) == NULL)
-			close(fd);
-	}
 	free(path);
+	return fd;
+}
+
+/* An anonymous spool: in memory when the system has memfd_create(). */
+static FILE *
+spool_open(struct msg *m)
+{
+	FILE *f = NULL;
+	int fd;
+
+	m->spool_mem = true;
+	if ((fd = memfd_create("portcullis-msg", MFD_CLOEXEC)) < 0) {
+		m->spool_mem = false;
+		fd = spool_tmpfile();
+	}
+	if (fd >= 0 && (f = fdopen(fd, "w+")) == NULL)
+		close(fd);
 	return f;
+}
+
+/* Moves an in-memory spool past SPOOL_MEM_MAX to a temporary file (a copy
+ * inside the kernel).  -1 on failure, the spool unchanged. */
+static int
+spool_spill(struct msg *m)
+{
+	off_t off = 0;
+	FILE *f;
+	int fd;
+
+	if (fflush(m->spool) != 0 || (fd = spool_tmpfile()) < 0)
+		return -1;
+	while ((uint64_t)off < m->spool_len) {
+		ssize_t k = sendfile(fd, fileno(m->spool), &off,
+		    m->spool_len - (uint64_t)off);
+
+		if (k <= 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	if ((f = fdopen(fd, "w+")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	fclose(m->spool);
+	m->spool = f;
+	m->spool_mem = false;
+	return 0;
 }
 
 static void
@@ -399,8 +452,14 @@ spool_write(struct msg *m, const void *p, size_t n)
 {
 	if (m->spool == NULL || m->spool_failed)
 		return;
+	if (m->spool_mem && m->spool_len + n > SPOOL_MEM_MAX &&
+	    spool_spill(m) != 0) {
+		m->spool_failed = true;
+		return;
+	}
 	if (n > 0 && fwrite(p, 1, n, m->spool) != n)
 		m->spool_failed = true;
+	m->spool_len += n;
 }
 
 /* A header field as received, folds with CRLF. */
@@ -413,10 +472,19 @@ spool_header(struct msg *m, const char *name, const char *value)
 		return;
 	spool_write(m, name, strlen(name));
 	spool_write(m, ": ", 2);
-	for (p = value; *p != '\0'; p++) {
-		if (*p == '\n' && (p == value || p[-1] != '\r'))
+	/* in spans between bare LFs, not a byte at a time */
+	for (p = value; *p != '\0'; ) {
+		const char *lf = strchr(p, '\n');
+
+		if (lf == NULL) {
+			spool_write(m, p, strlen(p));
+			break;
+		}
+		spool_write(m, p, (size_t)(lf - p));
+		if (lf == value || lf[-1] != '\r')
 			spool_write(m, "\r", 1);
-		spool_write(m, p, 1);
+		spool_write(m, "\n", 1);
+		p = lf + 1;
 	}
 	spool_write(m, "\r\n", 2);
 }
@@ -1464,7 +1532,7 @@ core_mail(struct core_conn *c, const char *from, const char *auth_user,
 	/* DKIM hashes the body as it streams: it starts with the message */
 	m->dkim = dkimv_new(c->snap->dkim, c->qid);
 	if (policy_reads_attachments(c->snap->pol) &&
-	    (m->spool = spool_open()) == NULL)
+	    (m->spool = spool_open(m)) == NULL)
 		m->spool_failed = true;	/* on_error when it is needed */
 	/* the links of the body are read only when the policy asks */
 	if (policy_reads_uribl(c->snap->pol) ||

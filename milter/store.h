@@ -48,10 +48,17 @@ struct grey_rec {
  * Lua script in store_redis.c is a transcription of it, and the unit suite
  * runs the same cases against both).  trip and ident are the stored
  * records (present false when missing); they are updated in place.
- * Returns GREY_WRITE_* flags and the state in *out.  Pure.
+ * Returns GREY_WRITE_* flags and the state in *out (0: nothing changed,
+ * an allowed triplet not due for a refresh: the store writes nothing).
+ * Pure.
  */
 unsigned grey_decide(const struct greylist_params *, uint64_t now,
     struct grey_rec *trip, struct grey_rec *ident, enum greylist_state *out);
+
+/* Seconds between two writes of an allowed record's timestamps:
+ * min(expire / GREY_REFRESH_DIV, GREY_REFRESH_MAX).  0 for every
+ * sighting. */
+uint64_t grey_refresh_after(const struct greylist_params *);
 
 /* Key prefixes and the field separator (escaped inside fields). */
 #define GREY_TRIPLET_PREFIX	"g:"

@@ -382,6 +382,27 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 	size_t n = 0;
 	bool done;
 
+	/*
+	 * Most checks are of allowed triplets that grey_decide() leaves
+	 * unchanged: decide in a read-only transaction first (no writer
+	 * lock, no commit, no fdatasync), and only when something must be
+	 * written decide again in a write transaction, on what is stored
+	 * then (another thread may have written in between).
+	 */
+	{
+		struct grey_rec t, id;
+		MDB_txn *txn;
+		unsigned w = 1;
+
+		if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) == 0) {
+			if (get_rec(txn, st->dbi, tkey, tlen, &t) == 0 &&
+			    get_rec(txn, st->dbi, ikey, ilen, &id) == 0)
+				w = grey_decide(p, now, &t, &id, out);
+			mdb_txn_abort(txn);
+		}
+		if (w == 0)
+			goto sweep;
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct grey_rec t, id;
 		MDB_txn *txn;
@@ -425,6 +446,7 @@ lmdb_check(void *h, const struct greylist_params *p, const char *tkey,
 	 * lock for more than GREY_SWEEP_MAX records.  A failed step only
 	 * costs a log line; the next one retries.
 	 */
+sweep:
 	if (sweep_due(st, now)) {
 		n = 0;
 		if ((rc = sweep_txn(st, now, GREY_SWEEP_MAX, false, &n,

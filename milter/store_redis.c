@@ -45,7 +45,10 @@
 
 /* KEYS[1] triplet, KEYS[2] identity; ARGV now delay window expire
  * autoallow.  Returns the enum greylist_state value.  Kept in step with
- * grey_decide(): same order of tests, same inclusive bounds. */
+ * grey_decide(): same order of tests, same inclusive bounds, the same
+ * refresh interval (grey_refresh_after()) for allowed records. */
+#define LUA_NUM_(x)	#x
+#define LUA_NUM(x)	LUA_NUM_(x)
 static const char grey_lua[] =
 "local now = tonumber(ARGV[1])\n"
 "local delay, window = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
@@ -55,9 +58,12 @@ static const char grey_lua[] =
 "  if d < 1 then d = 1 end\n"
 "  return d\n"
 "end\n"
-"local t = redis.call('HMGET', KEYS[1], 'f', 'p', 's')\n"
+"local refresh = math.min(math.floor(expire / " LUA_NUM(GREY_REFRESH_DIV)
+    "), " LUA_NUM(GREY_REFRESH_MAX) ")\n"
+"local t = redis.call('HMGET', KEYS[1], 'f', 'p', 's', 'l')\n"
 "local i = redis.call('HMGET', KEYS[2], 'l', 'c', 'm')\n"
 "local tf, tp, ts = tonumber(t[1]), tonumber(t[2]) or 0, tonumber(t[3])\n"
+"local tl = tonumber(t[4]) or 0\n"
 "local il, ic, im = tonumber(i[1]), tonumber(i[2]) or 0, tonumber(i[3])\n"
 "local tpres, ipres = tf ~= nil, il ~= nil\n"
 "if tpres then\n"
@@ -71,14 +77,18 @@ static const char grey_lua[] =
 "  redis.call('EXPIRE', KEYS[2], ttl(now + expire))\n"
 "end\n"
 "if tpres and ts == 1 then\n"
-"  redis.call('HMSET', KEYS[1], 'l', now, 'p', now)\n"
-"  redis.call('EXPIRE', KEYS[1], ttl(now + expire))\n"
-"  if ipres then refresh_identity() end\n"
+"  if now >= tp + refresh then\n"
+"    redis.call('HMSET', KEYS[1], 'l', now, 'p', now)\n"
+"    redis.call('EXPIRE', KEYS[1], ttl(now + expire))\n"
+"  end\n"
+"  if ipres and now >= il + refresh then refresh_identity() end\n"
 "  return 3\n"
 "end\n"
 "if ipres and (im == 1 or (autoallow > 0 and ic >= autoallow)) then\n"
-"  if tpres then redis.call('HSET', KEYS[1], 'l', now) end\n"
-"  refresh_identity()\n"
+"  if tpres and now >= tl + refresh then\n"
+"    redis.call('HSET', KEYS[1], 'l', now)\n"
+"  end\n"
+"  if now >= il + refresh then refresh_identity() end\n"
 "  return 3\n"
 "end\n"
 "if not tpres then\n"

@@ -673,6 +673,7 @@ static void
 bare_check(struct uriscan *us, const unsigned char *p, size_t n)
 {
 	size_t e, i;
+	bool dotted;
 
 	if (memchr(p, '@', n) != NULL)
 		return;		/* an e-mail address, not a URL */
@@ -686,10 +687,18 @@ bare_check(struct uriscan *us, const unsigned char *p, size_t n)
 			break;
 	while (e > 0 && p[e - 1] < 0x80 && !is_alnum(p[e - 1]))
 		e--;
-	for (i = 0; i < e; i++)
-		if (p[i] < 0x80 && !is_alnum(p[i]) && p[i] != '-' &&
-		    p[i] != '.' && p[i] != '_')
+	dotted = false;
+	for (i = 0; i < e; i++) {
+		if (p[i] >= 0x80 || p[i] == '.')
+			dotted = true;	/* a dot, or maybe a Unicode one */
+		else if (!is_alnum(p[i]) && p[i] != '-' && p[i] != '_')
 			return;
+	}
+	/* Most runs are words: all ASCII and without a dot, a bare name is
+	 * never a host (host_key() wants a public suffix after a dot) and
+	 * nothing is glued to CJK text, so skip both. */
+	if (!dotted)
+		return;
 	host_emit(us, p, e, true);
 	cjk_glued(us, p, e);
 }

@@ -46,6 +46,9 @@ static const char policy_text[] =
     "rule nobody: when rcpt.domain is \"nowhere.test\" then reject\n"
     "rule spoof: when from.internal and external then quarantine "
     "\"spoofed %{from.domain}\"\n"
+    "attachments block exe\n"
+    "rule attach: when attachment.blocked then reject "
+    "\"5.7.1 attachment %{attachment.name} is not allowed\"\n"
     "default accept\n";
 
 static int
@@ -103,6 +106,62 @@ find_edit(const struct hdr_edit *e, size_t n, const char *name)
 		if (strcmp(e[i].name, name) == 0)
 			return &e[i];
 	return NULL;
+}
+
+/* One message with a blocked attachment after `pad` bytes of text: the
+ * attachment check reads the spool, whether it stayed in memory (small)
+ * or moved to a temporary file (past 512 KB). */
+static void
+attach_after(size_t pad)
+{
+	static const char head[] =
+	    "--b\r\nContent-Type: text/plain\r\n\r\n";
+	static const char tail[] =
+	    "\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=\"run.exe\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAA=\r\n"
+	    "--b--\r\n";
+	char line[80];
+	struct verdict v;
+	struct core_conn *c = connect_from("192.0.2.7", &v);
+	size_t done = 0;
+
+	memset(line, 'x', sizeof(line) - 2);
+	line[sizeof(line) - 2] = '\r';
+	line[sizeof(line) - 1] = '\n';
+	core_helo(c, "mail.sender.test", &v);
+	core_mail(c, "<alice@sender.test>", NULL, &v);
+	core_rcpt(c, "<bob@corp.test>", &v);
+	core_header(c, "From", "Alice <alice@sender.test>");
+	core_header(c, "MIME-Version", "1.0");
+	core_header(c, "Content-Type", "multipart/mixed;\n\tboundary=\"b\"");
+	core_eoh(c, &v);
+	assert_false(v.decided);
+	core_body(c, (const unsigned char *)head, sizeof(head) - 1);
+	for (; done < pad; done += sizeof(line))
+		core_body(c, (const unsigned char *)line, sizeof(line));
+	core_body(c, (const unsigned char *)tail, sizeof(tail) - 1);
+	core_eom(c, &v);
+	assert_true(v.decided);
+	assert_int_equal(v.action, POL_ACT_REJECT);
+	assert_string_equal(v.rule, "attach");
+	assert_string_equal(v.text, "attachment run.exe is not allowed");
+	verdict_clear(&v);
+	core_close(c);
+}
+
+static void
+test_attach_spool_small(void **state)
+{
+	(void)state;
+	attach_after(1000);
+}
+
+static void
+test_attach_spool_large(void **state)
+{
+	(void)state;
+	attach_after(2 * 1024 * 1024);	/* past the in-memory spool */
 }
 
 static void
@@ -329,6 +388,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_external_tagged),
+		cmocka_unit_test(test_attach_spool_small),
+		cmocka_unit_test(test_attach_spool_large),
 		cmocka_unit_test(test_missing_subject_added),
 		cmocka_unit_test(test_trusted_untouched),
 		cmocka_unit_test(test_authenticated_accepted_at_mail),

@@ -48,6 +48,9 @@
 #define EXPIRE	(35 * DAY)
 #define WINDOW	(4 * 3600ull)
 #define DELAY	300ull
+#define HOUR	3600ull
+/* steps_autoallow: an hour after the second pass (T0 + 1000 + DELAY) */
+#define AA	(T0 + 1000 + DELAY + HOUR)
 
 #define NEW	GREY_NEW
 #define EARLY	GREY_EARLY
@@ -365,18 +368,51 @@ static const struct step steps_autoallow[] = {
 	  T0 + 1000,					NEW },
 	{ "192.0.2.99", NULL, "x@other.example", "r2@corp.example",
 	  T0 + 1000 + DELAY,				PASSED },
-	/* two passes from 192.0.2.0/24 */
+	/* two passes from 192.0.2.0/24; the counter, last written at the
+	 * second pass (T0+1300), is due for a refresh an hour later */
 	{ "192.0.2.200", NULL, "y@third.example", "r4@corp.example",
-	  T0 + 2000,					ALLOWED },
+	  AA,						ALLOWED },
 	{ "192.0.2.200", NULL, "y@third.example", "r4@corp.example",
-	  T0 + 2000 + EXPIRE,				ALLOWED },
+	  AA + EXPIRE,					ALLOWED },
 	/* another network is not covered */
 	{ "198.51.100.1", NULL, "y@third.example", "r4@corp.example",
-	  T0 + 2000,					NEW },
-	/* the counter was refreshed at T0+2000+EXPIRE; expire later and
-	 * one more second it is gone */
+	  AA,						NEW },
+	/* the counter was refreshed at AA+EXPIRE; expire later and one
+	 * more second it is gone */
 	{ "192.0.2.201", NULL, "z@fourth.example", "r5@corp.example",
-	  T0 + 2000 + 2 * EXPIRE + 1,			NEW },
+	  AA + 2 * EXPIRE + 1,				NEW },
+};
+
+/* An allowed sighting moves the timestamps only once they are an hour
+ * old (expire / 16 at most): one a minute after the pass does not extend
+ * the triplet's life, one an hour after does. */
+static const struct step steps_refresh[] = {
+	{ A, NULL, S, R, T0,				NEW },
+	{ A, NULL, S, R, T0 + DELAY,			PASSED },
+	{ A, NULL, S, R, T0 + DELAY + 60,		ALLOWED },
+	/* not refreshed at +60: expired one second after pass + expire */
+	{ A, NULL, S, R, T0 + DELAY + EXPIRE + 1,	NEW },
+	{ A, NULL, S, "r2@corp.example", T0,		NEW },
+	{ A, NULL, S, "r2@corp.example", T0 + DELAY,	PASSED },
+	{ A, NULL, S, "r2@corp.example", T0 + DELAY + HOUR - 1, ALLOWED },
+	{ A, NULL, S, "r2@corp.example", T0 + DELAY + HOUR, ALLOWED },
+	/* refreshed at +HOUR (and not at HOUR - 1): alive until then +
+	 * expire, inclusive, and gone a second later */
+	{ A, NULL, S, "r2@corp.example", T0 + DELAY + HOUR + EXPIRE, ALLOWED },
+	{ A, NULL, S, "r2@corp.example",
+	  T0 + DELAY + HOUR + 2 * EXPIRE + 1,		NEW },
+};
+
+/* With a short expire the refresh comes after expire / 16 (10 s here). */
+static const struct step steps_refresh_short[] = {
+	{ A, NULL, S, R, T0,				NEW },
+	{ A, NULL, S, R, T0 + 5,			PASSED },
+	{ A, NULL, S, R, T0 + 5 + 9,			ALLOWED },
+	{ A, NULL, S, R, T0 + 5 + 160 + 1,		NEW },
+	{ A, NULL, S, "r2@corp.example", T0,		NEW },
+	{ A, NULL, S, "r2@corp.example", T0 + 5,	PASSED },
+	{ A, NULL, S, "r2@corp.example", T0 + 5 + 10,	ALLOWED },
+	{ A, NULL, S, "r2@corp.example", T0 + 5 + 10 + 160, ALLOWED },
 };
 
 static const struct step steps_autoallow_off[] = {
@@ -485,6 +521,9 @@ SCN(scn_spf, P_DEFAULT, steps_spf);
 SCN(scn_null_sender, P_DEFAULT, steps_null_sender);
 SCN(scn_case, P_DEFAULT, steps_case);
 SCN(scn_hostile, P_DEFAULT, steps_hostile);
+SCN(scn_refresh, P_DEFAULT, steps_refresh);
+SCN(scn_refresh_short, ((struct greylist_params){ 5, 4 * 3600, 160, 24, 64,
+    5 }), steps_refresh_short);
 
 /* ------------------------------------------------------------------ */
 /* Pure parts. */
@@ -725,13 +764,19 @@ test_lmdb_sweep_batches(void **state)
 	assert_true(after < before);
 	assert_true(before - after <= GREY_SWEEP_MAX);
 
-	/* within the interval: the check alone, no sweep */
+	/* within the interval: no sweep; the allowed triplet, refreshed at
+	 * t1, is not written either; a new one is, alone */
 	tx = last_txnid(f->g);
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
 	    t1 + GREY_SWEEP_INTERVAL - 1, &st), 0);
 	assert_int_equal(st, ALLOWED);
+	assert_int_equal(last_txnid(f->g), tx);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+	    "n0@corp.example", t1 + GREY_SWEEP_INTERVAL - 1, &st), 0);
+	assert_int_equal(st, NEW);
+	made++;
 	assert_int_equal(last_txnid(f->g), tx + 1);
-	assert_int_equal(count_records(f->g), after);
+	assert_int_equal(count_records(f->g), after + 1);
 
 	/* later checks sweep the rest, a bounded batch each, and every
 	 * lookup meanwhile gives its state */
@@ -758,6 +803,114 @@ test_lmdb_sweep_batches(void **state)
 	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
 	    "n1@corp.example", t + DELAY, &st), 0);
 	assert_int_equal(st, PASSED);
+}
+
+/*
+ * An allowed triplet not due for a refresh costs no write transaction
+ * (LMDB's transaction id stays put: no commit, no fdatasync); one due
+ * for it is written, and its expiry moves.
+ */
+ONE_STORE static void
+test_lmdb_allowed_no_write(void **state)
+{
+	const struct grey_store_ops *ops;
+	struct fixture *f;
+	enum greylist_state st;
+	struct grey_stats gs;
+	uint64_t tx;
+	void *h;
+
+	FIXTURE(f, state);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R, T0,
+	    &st), 0);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    T0 + DELAY, &st), 0);
+	assert_int_equal(st, PASSED);
+
+	/* a hundred allowed messages within the hour (and within the sweep
+	 * interval of the pass's sweep): not one transaction */
+	tx = last_txnid(f->g);
+	for (uint64_t i = 1; i <= 100; i++) {
+		assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S,
+		    R, T0 + DELAY + i * (GREY_SWEEP_INTERVAL - 1) / 100,
+		    &st), 0);
+		assert_int_equal(st, ALLOWED);
+	}
+	assert_int_equal(last_txnid(f->g), tx);
+
+	/* an hour after the pass: the refresh is written (one transaction;
+	 * the sweep now due finds nothing to delete, and LMDB does not
+	 * count a commit without changes) and the triplet and identity
+	 * expire later */
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    T0 + DELAY + HOUR, &st), 0);
+	assert_int_equal(st, ALLOWED);
+	assert_int_equal(last_txnid(f->g), tx + 1);
+	ops = greylist_ops(f->g, &h);
+	assert_int_equal(ops->stats(h, &gs), 0);
+	assert_int_equal(gs.passed, 1);
+	assert_int_equal(greylist_check(f->g, &P_DEFAULT, A, NULL, S, R,
+	    T0 + DELAY + HOUR + EXPIRE, &st), 0);
+	assert_int_equal(st, ALLOWED);
+}
+
+/* grey_decide() itself: what it asks the store to write. */
+ONE_STORE static void
+test_decide_refresh(void **state)
+{
+	struct grey_rec t, id, t0, id0;
+	enum greylist_state st;
+	unsigned w;
+
+	(void)state;
+	assert_int_equal(grey_refresh_after(&P_DEFAULT), HOUR);
+	memset(&t0, 0, sizeof(t0));
+	t0.present = t0.passed = true;
+	t0.first_seen = T0;
+	t0.last_seen = t0.last_pass = T0 + DELAY;
+	t0.expires_at = T0 + DELAY + EXPIRE;
+	memset(&id0, 0, sizeof(id0));
+	id0.present = true;
+	id0.count = 1;
+	id0.first_seen = id0.last_seen = T0 + DELAY;
+	id0.expires_at = T0 + DELAY + EXPIRE;
+
+	/* within the hour: allowed, nothing to write, records unchanged */
+	t = t0;
+	id = id0;
+	w = grey_decide(&P_DEFAULT, T0 + DELAY + HOUR - 1, &t, &id, &st);
+	assert_int_equal(st, ALLOWED);
+	assert_int_equal(w, 0);
+	assert_int_equal(t.last_seen, t0.last_seen);
+	assert_int_equal(t.last_pass, t0.last_pass);
+	assert_int_equal(t.expires_at, t0.expires_at);
+	assert_int_equal(id.last_seen, id0.last_seen);
+	assert_int_equal(id.expires_at, id0.expires_at);
+
+	/* due: both written, with the new expiry */
+	w = grey_decide(&P_DEFAULT, T0 + DELAY + HOUR, &t, &id, &st);
+	assert_int_equal(st, ALLOWED);
+	assert_int_equal(w, GREY_WRITE_TRIPLET | GREY_WRITE_IDENTITY);
+	assert_int_equal(t.last_pass, T0 + DELAY + HOUR);
+	assert_int_equal(t.expires_at, T0 + DELAY + HOUR + EXPIRE);
+	assert_int_equal(id.last_seen, T0 + DELAY + HOUR);
+	assert_int_equal(id.expires_at, T0 + DELAY + HOUR + EXPIRE);
+
+	/* an autoallowed identity: the same rule for the identity */
+	{
+		struct greylist_params p = P_DEFAULT;
+
+		p.autoallow = 1;
+		memset(&t, 0, sizeof(t));
+		id = id0;
+		w = grey_decide(&p, T0 + DELAY + 10, &t, &id, &st);
+		assert_int_equal(st, ALLOWED);
+		assert_int_equal(w, 0);
+		w = grey_decide(&p, T0 + DELAY + HOUR, &t, &id, &st);
+		assert_int_equal(st, ALLOWED);
+		assert_int_equal(w, GREY_WRITE_IDENTITY);
+		assert_int_equal(id.expires_at, T0 + DELAY + HOUR + EXPIRE);
+	}
 }
 
 /* The child of test_lmdb_sigkill: checks new triplets from several
@@ -1263,7 +1416,8 @@ test_redis_outage(void **state)
 	TS(scn_autoallow), TS(scn_autoallow_off),		\
 	TS(scn_netmask_default), TS(scn_netmask_custom),	\
 	TS(scn_netmask_host), TS(scn_spf), TS(scn_null_sender),	\
-	TS(scn_case), TS(scn_hostile), T(test_persistence),	\
+	TS(scn_case), TS(scn_hostile), TS(scn_refresh),		\
+	TS(scn_refresh_short), T(test_persistence),		\
 	T(test_cli), T(test_threads)
 
 int
@@ -1276,6 +1430,8 @@ main(void)
 		COMMON,
 		T(test_lmdb_sweep),
 		T(test_lmdb_sweep_batches),
+		T(test_lmdb_allowed_no_write),
+		cmocka_unit_test(test_decide_refresh),
 		T(test_lmdb_sigkill),
 		T(test_lmdb_map_full),
 		cmocka_unit_test(test_open_errors),
