@@ -102,6 +102,60 @@ addr_envelope(const char *in, char **addr, char **domain)
 	return addr_split(p, n, addr, domain);
 }
 
+/*
+ * A copy of a header value for GMime's address parser, at most len bytes,
+ * with an unterminated comment closed.  GMime 3.2 leaks a string when an
+ * addr-spec with a domain literal is followed by a comment that never
+ * ends ("a@[192.0.2.1](" : found by tests/fuzz/address_fuzz.c), and an
+ * attacker controls From.  The comment runs to the end of the value
+ * anyway, so closing it changes no address.  Quoted strings and domain
+ * literals are skipped as RFC 5322 3.2 reads them; a trailing lone
+ * backslash gets a space to escape, so the closing parentheses count.
+ */
+static char *
+gmime_copy(const char *value, size_t len)
+{
+	size_t i, depth = 0, extra;
+	bool quoted = false, literal = false, escape = false;
+	char *copy;
+
+	for (i = 0; i < len && value[i] != '\0'; i++) {
+		char c = value[i];
+
+		if (escape) {
+			escape = false;
+			continue;
+		}
+		if (c == '\\') {
+			escape = true;
+		} else if (depth > 0) {
+			if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+		} else if (quoted) {
+			quoted = c != '"';
+		} else if (literal) {
+			literal = c != ']';
+		} else if (c == '"') {
+			quoted = true;
+		} else if (c == '[') {
+			literal = true;
+		} else if (c == '(') {
+			depth = 1;
+		}
+	}
+	len = i;
+	extra = depth + (escape ? 1 : 0);
+	copy = xmalloc(len + extra + 1);
+	memcpy(copy, value, len);
+	if (escape)
+		copy[len++] = ' ';
+	memset(copy + len, ')', depth);
+	copy[len + depth] = '\0';
+	return copy;
+}
+
 int
 addr_header_from(const char *value, size_t len, char **addr, char **domain)
 {
@@ -112,7 +166,7 @@ addr_header_from(const char *value, size_t len, char **addr, char **domain)
 	*addr = *domain = NULL;
 	if (len > 64 * 1024)
 		len = 64 * 1024;	/* nobody's From is longer */
-	copy = xstrndup(value, len);
+	copy = gmime_copy(value, len);
 	list = internet_address_list_parse(NULL, copy);
 	free(copy);
 	if (list == NULL)
@@ -150,7 +204,7 @@ addr_header_domains(const char *value, size_t len, char ***domains,
 
 	if (len > 64 * 1024)
 		len = 64 * 1024;
-	copy = xstrndup(value, len);
+	copy = gmime_copy(value, len);
 	list = internet_address_list_parse(NULL, copy);
 	free(copy);
 	if (list == NULL)
