@@ -52,10 +52,31 @@ glue_drain(void)
  * A message is in flight from MAIL FROM until its end (eom, abort, close,
  * or a refusal at MAIL).  The flag lives in the libmilter context so each
  * message is counted exactly once.
+ *
+ * Replies the MTA does not wait for.  Every stage the MTA waits for costs
+ * a round trip and, in libmilter, a trip of the session through its worker
+ * pool: most of a milter's cost.  So connect, HELO, MAIL and end of header
+ * are negotiated without a reply (SMFIP_NR_*) where the MTA offers it; the
+ * MTA then sends them with the next stage it waits for.  A decision made at
+ * such a stage is kept here and given at the next stage that is answered:
+ * RCPT (always answered: a refusal of one recipient, such as the 452 of
+ * RFC 5321 4.5.3.1.10, exists only there) or end of message.  Nothing
+ * changes for the SMTP client: refusals before RCPT were already given at
+ * RCPT (as Postfix's smtpd_delay_reject does), a refusal at end of header
+ * reaches the client after the final dot either way, and an accept still
+ * lets the message through untouched.  Only an internal failure (on_error)
+ * or a drain refusal at connect, HELO or MAIL now reaches the client at
+ * RCPT instead: the same temporary refusal, one step later.
  */
 struct glue_conn {
-	struct core_conn *core;	/* owns */
+	struct core_conn *core;		/* owns */
 	bool in_flight;
+	unsigned long noreply;		/* SMFIP_NR_* agreed with the MTA */
+	struct verdict *conn_pending;	/* owns; decided at connect or HELO,
+					 * for every message of the
+					 * connection */
+	struct verdict *msg_pending;	/* owns; decided at MAIL or end of
+					 * header, for this message */
 };
 
 static void
@@ -77,26 +98,48 @@ flight_end(struct glue_conn *g)
 }
 
 /* While draining, work that has not started is refused for later. */
-static sfsistat
-drain_refusal(SMFICTX *ctx)
+static void
+drain_refusal(struct verdict *v)
 {
-	smfi_setreply(ctx, "421", "4.3.2", "mail filter restarting, please "
+	memset(v, 0, sizeof(*v));
+	v->decided = true;
+	v->action = POL_ACT_TEMPFAIL;
+	v->code = 421;
+	snprintf(v->dsn, sizeof(v->dsn), "4.3.2");
+	snprintf(v->text, sizeof(v->text), "mail filter restarting, please "
 	    "try again later");
-	return SMFIS_TEMPFAIL;
+	snprintf(v->rule, sizeof(v->rule), "drain");
+}
+
+/* A failure of the glue itself before end of message: on_error's reply
+ * (the core's own failures come as its on_error verdicts). */
+static void
+glue_failure(struct verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->decided = true;
+	v->on_error = true;
+	v->action = POL_ACT_TEMPFAIL;
+	v->code = 451;
+	snprintf(v->dsn, sizeof(v->dsn), "4.3.0");
+	snprintf(v->text, sizeof(v->text), "temporary failure in the mail "
+	    "filter, please try again later");
+}
+
+static void
+pending_drop(struct verdict **slot)
+{
+	if (*slot != NULL) {
+		verdict_clear(*slot);
+		free(*slot);
+		*slot = NULL;
+	}
 }
 
 static struct glue_conn *
 glue_of(SMFICTX *ctx)
 {
 	return smfi_getpriv(ctx);
-}
-
-static struct core_conn *
-conn_of(SMFICTX *ctx)
-{
-	struct glue_conn *g = smfi_getpriv(ctx);
-
-	return g != NULL ? g->core : NULL;
 }
 
 static void
@@ -154,6 +197,52 @@ answer(SMFICTX *ctx, struct verdict *v)
 	return st;
 }
 
+/*
+ * The reply of a stage the MTA may not wait for (nr_bit): when it does
+ * not, a decision (accept, reject, tempfail) is kept in *slot for the next
+ * answered stage and libmilter is told there is no reply.
+ */
+static sfsistat
+reply_or_keep(SMFICTX *ctx, struct glue_conn *g, unsigned long nr_bit,
+    struct verdict **slot, struct verdict *v)
+{
+	bool final = v->decided && (v->action == POL_ACT_ACCEPT ||
+	    v->action == POL_ACT_REJECT || v->action == POL_ACT_TEMPFAIL);
+
+	if (g == NULL || (g->noreply & nr_bit) == 0)
+		return answer(ctx, v);
+	if (final && *slot == NULL) {
+		/* the reply only: edits exist at end of message alone */
+		*slot = xcalloc(1, sizeof(**slot));
+		**slot = *v;
+		(*slot)->added = (*slot)->changed = (*slot)->removed = NULL;
+		(*slot)->nadded = (*slot)->nchanged = (*slot)->nremoved = 0;
+		(*slot)->new_body = NULL;
+		(*slot)->new_body_len = 0;
+	}
+	verdict_clear(v);
+	return SMFIS_NOREPLY;
+}
+
+/* The decision kept for this stage, if any. */
+static struct verdict *
+pending_of(const struct glue_conn *g)
+{
+	if (g == NULL)
+		return NULL;
+	return g->conn_pending != NULL ? g->conn_pending : g->msg_pending;
+}
+
+/* Gives a kept decision at an answered stage (the decision stays kept:
+ * a refusal answers every recipient, an accept every message). */
+static sfsistat
+answer_kept(SMFICTX *ctx, const struct verdict *kept)
+{
+	struct verdict v = *kept;
+
+	return answer(ctx, &v);
+}
+
 static sfsistat
 cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
@@ -162,6 +251,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	unsigned long want_act = SMFIF_ADDHDRS | SMFIF_CHGHDRS |
 	    SMFIF_QUARANTINE;
 	unsigned long proto = 0;
+	struct glue_conn *g;
 
 	(void)f2;
 	(void)f3;
@@ -175,11 +265,23 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * always needed: DKIM, which every Authentication-Results header
 	 * reports, hashes it. */
 	proto |= f1 & (SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_HDR |
-	    SMFIP_NR_UNKN | SMFIP_NR_DATA | SMFIP_NR_BODY);
+	    SMFIP_NR_UNKN | SMFIP_NR_DATA | SMFIP_NR_BODY | SMFIP_NR_CONN |
+	    SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_EOH);
 	/* body replacement ("strip") when the MTA offers it; without it a
 	 * strip decision is refused with tempfail, never delivered whole */
 	*pf0 = want_act | (f0 & (SMFIF_SETSYMLIST | SMFIF_CHGBODY));
 	*pf1 = proto;
+	/* the connection's state starts here: which replies are skipped */
+	if ((g = glue_of(ctx)) == NULL) {
+		g = xcalloc(1, sizeof(*g));
+		if (smfi_setpriv(ctx, g) != MI_SUCCESS) {
+			free(g);
+			return SMFIS_REJECT;
+		}
+		atomic_fetch_add(&active_conns, 1);
+	}
+	g->noreply = proto & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
+	    SMFIP_NR_EOH);
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
@@ -202,13 +304,28 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	char ip[INET6_ADDRSTRLEN] = "";
 	struct core_client cl = { NULL, hostname, NULL, NULL };
 	struct snapshot *s;
-	struct glue_conn *g;
+	struct glue_conn *g = glue_of(ctx);
 	struct verdict v;
 
-	if (atomic_load(&draining))
-		return SMFIS_TEMPFAIL;
-	if ((s = snapshot_acquire()) == NULL)
-		return SMFIS_TEMPFAIL;
+	if (g == NULL) {
+		/* an MTA that did not negotiate: nothing is skipped */
+		g = xcalloc(1, sizeof(*g));
+		if (smfi_setpriv(ctx, g) != MI_SUCCESS) {
+			free(g);
+			return SMFIS_TEMPFAIL;
+		}
+		atomic_fetch_add(&active_conns, 1);
+	}
+	if (atomic_load(&draining)) {
+		drain_refusal(&v);
+		return reply_or_keep(ctx, g, SMFIP_NR_CONN, &g->conn_pending,
+		    &v);
+	}
+	if ((s = snapshot_acquire()) == NULL) {
+		glue_failure(&v);
+		return reply_or_keep(ctx, g, SMFIP_NR_CONN, &g->conn_pending,
+		    &v);
+	}
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip,
 		    sizeof(ip));
@@ -226,29 +343,24 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		cl.ip = ip;
 	if (cl.name == NULL)
 		cl.name = smfi_getsymval(ctx, "{client_name}");
-	atomic_fetch_add(&active_conns, 1);
-	g = xcalloc(1, sizeof(*g));
 	g->core = core_connect(s, &cl, &v);
-	if (smfi_setpriv(ctx, g) != MI_SUCCESS) {
-		core_close(g->core);
-		free(g);
-		atomic_fetch_sub(&active_conns, 1);
-		verdict_clear(&v);
-		return SMFIS_TEMPFAIL;
-	}
-	return answer(ctx, &v);
+	return reply_or_keep(ctx, g, SMFIP_NR_CONN, &g->conn_pending, &v);
 }
 
 static sfsistat
 cb_helo(SMFICTX *ctx, char *helo)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
+	struct verdict *kept = pending_of(g);
 	struct verdict v;
 
-	if (c == NULL)
+	if (kept != NULL)
+		return (g->noreply & SMFIP_NR_HELO) != 0 ? SMFIS_NOREPLY :
+		    answer_kept(ctx, kept);
+	if (g == NULL || g->core == NULL)
 		return SMFIS_TEMPFAIL;
-	core_helo(c, helo, &v);
-	return answer(ctx, &v);
+	core_helo(g->core, helo, &v);
+	return reply_or_keep(ctx, g, SMFIP_NR_HELO, &g->conn_pending, &v);
 }
 
 static sfsistat
@@ -261,14 +373,23 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (g == NULL)
 		return SMFIS_TEMPFAIL;
 	flight_end(g);		/* a previous message ended without eom */
-	if (atomic_load(&draining))
-		return drain_refusal(ctx);
+	pending_drop(&g->msg_pending);
+	if (g->conn_pending != NULL)
+		return (g->noreply & SMFIP_NR_MAIL) != 0 ? SMFIS_NOREPLY :
+		    answer_kept(ctx, g->conn_pending);
+	if (g->core == NULL)
+		return SMFIS_TEMPFAIL;
+	if (atomic_load(&draining)) {
+		drain_refusal(&v);
+		return reply_or_keep(ctx, g, SMFIP_NR_MAIL, &g->msg_pending,
+		    &v);
+	}
 	flight_begin(g);
 	note_qid(ctx, g->core);
 	core_mail(g->core, argv[0], smfi_getsymval(ctx, "{auth_authen}"),
 	    &v);
-	st = answer(ctx, &v);
-	if (st != SMFIS_CONTINUE)
+	st = reply_or_keep(ctx, g, SMFIP_NR_MAIL, &g->msg_pending, &v);
+	if (st != SMFIS_CONTINUE && st != SMFIS_NOREPLY)
 		flight_end(g);	/* accepted or refused: nothing more comes */
 	return st;
 }
@@ -276,23 +397,32 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 static sfsistat
 cb_envrcpt(SMFICTX *ctx, char **argv)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
+	struct verdict *kept = pending_of(g);
 	struct verdict v;
+	sfsistat st;
 
-	if (c == NULL)
+	if (kept != NULL)
+		st = answer_kept(ctx, kept);
+	else if (g == NULL || g->core == NULL)
 		return SMFIS_TEMPFAIL;
-	note_qid(ctx, c);
-	core_rcpt(c, argv[0], &v);
-	return answer(ctx, &v);
+	else {
+		note_qid(ctx, g->core);
+		core_rcpt(g->core, argv[0], &v);
+		st = answer(ctx, &v);
+	}
+	if (st == SMFIS_ACCEPT)
+		flight_end(g);	/* the MTA sends nothing more of it */
+	return st;
 }
 
 static sfsistat
 cb_header(SMFICTX *ctx, char *name, char *value)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
 
-	if (c != NULL)
-		core_header(c, name, value);
+	if (g != NULL && g->core != NULL && pending_of(g) == NULL)
+		core_header(g->core, name, value);
 	/* SMFIP_NR_HDR negotiated: the MTA waits for no reply */
 	return SMFIS_NOREPLY;
 }
@@ -300,23 +430,28 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 static sfsistat
 cb_eoh(SMFICTX *ctx)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
+	struct verdict *kept = pending_of(g);
 	struct verdict v;
 
-	if (c == NULL)
+	if (kept != NULL)
+		return (g->noreply & SMFIP_NR_EOH) != 0 ? SMFIS_NOREPLY :
+		    answer_kept(ctx, kept);
+	if (g == NULL || g->core == NULL)
 		return SMFIS_TEMPFAIL;
-	note_qid(ctx, c);
-	core_eoh(c, &v);
-	return answer(ctx, &v);
+	note_qid(ctx, g->core);
+	core_eoh(g->core, &v);
+	return reply_or_keep(ctx, g, SMFIP_NR_EOH, &g->msg_pending, &v);
 }
 
 static sfsistat
 cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
 
-	if (c != NULL)
-		core_body(c, p, n);
+	/* a message decided already is not read any further */
+	if (g != NULL && g->core != NULL && pending_of(g) == NULL)
+		core_body(g->core, p, n);
 	return SMFIS_NOREPLY;
 }
 
@@ -373,27 +508,30 @@ apply_edits(SMFICTX *ctx, const struct verdict *v)
 static sfsistat
 cb_eom(SMFICTX *ctx)
 {
-	struct core_conn *c = conn_of(ctx);
+	struct glue_conn *g = glue_of(ctx);
+	struct verdict *kept = pending_of(g);
 	struct verdict v;
 	sfsistat st;
 
-	if (c == NULL)
+	if (kept != NULL) {
+		/* decided before: the accept adds nothing, a refusal stands */
+		st = answer_kept(ctx, kept);
+		pending_drop(&g->msg_pending);
+		flight_end(g);
+		return st == SMFIS_CONTINUE ? SMFIS_ACCEPT : st;
+	}
+	if (g == NULL || g->core == NULL)
 		return SMFIS_TEMPFAIL;
-	note_qid(ctx, c);
-	core_eom(c, &v);
+	note_qid(ctx, g->core);
+	core_eom(g->core, &v);
 	if ((v.action == POL_ACT_ACCEPT || v.action == POL_ACT_QUARANTINE ||
 	    v.action == POL_ACT_STRIP) && apply_edits(ctx, &v) != 0) {
 		log_err("cannot apply the header edits; tempfail");
 		verdict_clear(&v);
-		v.decided = true;
-		v.action = POL_ACT_TEMPFAIL;
-		v.code = 451;
-		snprintf(v.dsn, sizeof(v.dsn), "4.3.0");
-		snprintf(v.text, sizeof(v.text), "temporary failure in the "
-		    "mail filter, please try again later");
+		glue_failure(&v);
 	}
 	st = answer(ctx, &v);
-	flight_end(glue_of(ctx));
+	flight_end(g);
 	/* quarantine and strip are accepted messages */
 	return st == SMFIS_CONTINUE ? SMFIS_ACCEPT : st;
 }
@@ -404,7 +542,9 @@ cb_abort(SMFICTX *ctx)
 	struct glue_conn *g = glue_of(ctx);
 
 	if (g != NULL) {
-		core_abort(g->core);
+		pending_drop(&g->msg_pending);
+		if (g->core != NULL)
+			core_abort(g->core);
 		flight_end(g);
 	}
 	return SMFIS_CONTINUE;
@@ -415,11 +555,13 @@ cb_close(SMFICTX *ctx)
 {
 	struct glue_conn *g = glue_of(ctx);
 
-	/* close may come without connect (and so without a context) */
+	/* close may come without negotiation (and so without a context) */
 	if (g != NULL) {
 		smfi_setpriv(ctx, NULL);
 		core_close(g->core);
 		flight_end(g);
+		pending_drop(&g->msg_pending);
+		pending_drop(&g->conn_pending);
 		free(g);
 		atomic_fetch_sub(&active_conns, 1);
 	}

@@ -10,8 +10,9 @@ open at once, or keep a steady load while the test signals the daemon.
 SOCKET is inet:PORT@HOST or unix:PATH (as in portcullis.conf).  Scenarios:
   message     one message; prints one JSON line: the reply of each stage
               that answered (rcpt_replies: the text of each RCPT reply),
-              the final action, the reply text, the header edits and
-              whether Authentication-Results was added
+              the final action, the reply text, the header edits,
+              whether Authentication-Results was added, and the steps
+              the filter negotiated no reply for (noreply)
   drop        starts a message and closes the connection in the middle
               (--at header|body); prints {"dropped": STAGE}
   concurrent  --sessions N sessions connect and negotiate, then all send
@@ -50,6 +51,9 @@ P_NOUNKNOWN, P_NODATA, P_SKIP, P_RCPT_REJ = 0x100, 0x200, 0x400, 0x800
 P_NR_CONN, P_NR_HELO, P_NR_MAIL, P_NR_RCPT = 0x1000, 0x2000, 0x4000, 0x8000
 P_NR_DATA, P_NR_UNKN, P_NR_EOH, P_NR_BODY = 0x10000, 0x20000, 0x40000, 0x80000
 P_HDR_LEADSPC = 0x100000
+NR_NAMES = {'connect': P_NR_CONN, 'helo': P_NR_HELO, 'mail': P_NR_MAIL,
+            'rcpt': P_NR_RCPT, 'data': P_NR_DATA, 'unknown': P_NR_UNKN,
+            'header': P_NR_HDR, 'eoh': P_NR_EOH, 'body': P_NR_BODY}
 MTA_PROTO = 0x1FFFFF
 MTA_ACTIONS = 0x1FF
 CHUNK = 65535
@@ -200,6 +204,9 @@ def message_steps(spec, o, drop_at, pre, at):
     try:
         if pre is None:
             s.optneg()
+        # the steps the filter will not answer, by name
+        res['noreply'] = sorted(k for k, bit in NR_NAMES.items()
+                                if s.proto & bit)
         at[0] = 'connect'
         s.macro(b'C', [('j', 'mx.corp.test'), ('{daemon_name}', 'mx'),
                        ('v', 'Postfix 3.7'), ('_', 'client [%s]' % o['ip'])])
