@@ -270,8 +270,9 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	/* body replacement ("strip") when the MTA offers it; without it a
 	 * strip decision is refused with tempfail, never delivered whole */
 	*pf0 = want_act | (f0 & (SMFIF_SETSYMLIST | SMFIF_CHGBODY));
-	*pf1 = proto;
-	/* the connection's state starts here: which replies are skipped */
+	/* the connection's state starts here: which replies are skipped.
+	 * While draining, none: a new session is refused at connect at
+	 * once, not at a RCPT that may come after the daemon is gone. */
 	if ((g = glue_of(ctx)) == NULL) {
 		g = xcalloc(1, sizeof(*g));
 		if (smfi_setpriv(ctx, g) != MI_SUCCESS) {
@@ -280,8 +281,10 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		}
 		atomic_fetch_add(&active_conns, 1);
 	}
-	g->noreply = proto & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
-	    SMFIP_NR_EOH);
+	g->noreply = atomic_load(&draining) ? 0 : proto & (SMFIP_NR_CONN |
+	    SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_EOH);
+	*pf1 = (proto & ~(SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
+	    SMFIP_NR_EOH)) | g->noreply;
 	*pf2 = 0;
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
@@ -374,17 +377,28 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	flight_end(g);		/* a previous message ended without eom */
 	pending_drop(&g->msg_pending);
-	if (g->conn_pending != NULL)
-		return (g->noreply & SMFIP_NR_MAIL) != 0 ? SMFIS_NOREPLY :
+	/* in flight from here, also when its answer waits for RCPT: a
+	 * drain then waits until that answer is given */
+	flight_begin(g);
+	if (g->conn_pending != NULL) {
+		st = (g->noreply & SMFIP_NR_MAIL) != 0 ? SMFIS_NOREPLY :
 		    answer_kept(ctx, g->conn_pending);
-	if (g->core == NULL)
+		if (st != SMFIS_NOREPLY && st != SMFIS_CONTINUE)
+			flight_end(g);
+		return st;
+	}
+	if (g->core == NULL) {
+		flight_end(g);
 		return SMFIS_TEMPFAIL;
+	}
 	if (atomic_load(&draining)) {
 		drain_refusal(&v);
-		return reply_or_keep(ctx, g, SMFIP_NR_MAIL, &g->msg_pending,
+		st = reply_or_keep(ctx, g, SMFIP_NR_MAIL, &g->msg_pending,
 		    &v);
+		if (st != SMFIS_NOREPLY)
+			flight_end(g);
+		return st;
 	}
-	flight_begin(g);
 	note_qid(ctx, g->core);
 	core_mail(g->core, argv[0], smfi_getsymval(ctx, "{auth_authen}"),
 	    &v);

@@ -230,9 +230,13 @@ is "$(j 'sorted(k for k in r["actions"] if k != "accept" and not k.startswith(("
 is "$(j 'r["invalid"]')" "[]" "g. every reply is well formed" || diag_out
 is "$(j 'r["sessions"]')" 3000 "g. every message of the load was tried" || diag_out
 # a session with no answer is one the daemon had not started a message
-# of (refused or closed before MAIL was answered: the MTA applies its
-# milter_default_action); none broken off in the middle of a message
-is "$(j 'sorted(k for k in r["error_steps"] if k not in ("optneg", "connect", "helo", "mail"))')" "[]" \
+# of (closed before its first answered step: the MTA applies its
+# milter_default_action).  The first step answered is RCPT: connect, HELO
+# and MAIL are negotiated without a reply (milter_noreply.sh), so the
+# client sends them at once and waits at RCPT.  A message whose MAIL the
+# daemon read is in flight until its RCPT is answered, so none is broken
+# off after that: no error at DATA, a header, the body or the end.
+is "$(j 'sorted(k for k in r["error_steps"] if k not in ("optneg", "connect", "helo", "mail", "rcpt"))')" "[]" \
 	"g. no message in flight was broken off (no error after MAIL)" || diag_out
 ACCLOG=$(( $(grep -c 'action=accept' "$PORTCULLIS_LOG") ))
 diag "g. $ACCLOG messages logged as accepted in all"

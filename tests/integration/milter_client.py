@@ -231,6 +231,7 @@ def message_steps(spec, o, drop_at, pre, at):
         at[0] = 'rcpt'
         accepted = 0
         rcpt_answers = {}
+        last = None         # the last decided RCPT answer
         for r in o['rcpts']:
             s.macro(b'R', [('{rcpt_addr}', r)])
             a = s.step('rcpt', b'<' + r.encode() + b'>\0',
@@ -243,10 +244,18 @@ def message_steps(spec, o, drop_at, pre, at):
                     res.setdefault('invalid', []).append(a[1])
             if not decided(a):
                 accepted += 1
+            else:
+                last = a
         res['stages']['rcpt'] = rcpt_answers
         if accepted == 0:
+            # no recipient goes on: the message ends here, with an
+            # accept at RCPT (the filter is done with it: the MTA sends
+            # it on untouched) or the refusal of the recipients
             s.send(SMFIC['abort'])
-            return finish(res, ('norcpt', ''))
+            if 'accept' in rcpt_answers:
+                res['authres'] = False
+                return finish(res, ('accept', ''))
+            return finish(res, last or ('norcpt', ''))
         at[0] = 'data'
         s.macro(b'T', [('i', 'QID%d' % threading.get_ident())])
         a = s.step('data', b'', P_NODATA, P_NR_DATA)
