@@ -137,11 +137,14 @@ for mta in postfix sendmail; do
 	wait_for_message "fk-macros-$mta" >/dev/null
 	is "$(macro C '{client_addr}')" 127.0.0.3 "$mta sends {client_addr} at connect"
 	like "$(macro C '{client_name}')" '.' "$mta sends {client_name} at connect ($(macro C '{client_name}'))"
-	like "$(macro C '{daemon_name}')" '.' "$mta sends {daemon_name} at connect ($(macro C '{daemon_name}'))"
-	like "$(macro C j)" 'bench\.test' "$mta sends j at connect"
 	like "$(macro N i)" '^[0-9A-Za-z]+$' "$mta sends the queue id i at end of headers"
 	is "$(macro E i)" "$(macro N i)" "$mta sends the same i at end of message"
-	like "$(macro M '{mail_addr}')" 'alice@ext\.test' "$mta sends {mail_addr} at MAIL"
+	# and nothing portcullis does not read (every macro costs bytes with
+	# every message): the snippets list exactly what the daemon asks for
+	# (Postfix repeats i with every header field and body chunk)
+	is "$(awk '{ sub(/=.*/, "", $2); print $1 " " $2 }' "$MACROS" | sort -u |
+		grep -v -x -e 'C {client_addr}' -e 'C {client_name}' -e 'M {auth_authen}' -e '[MRTLNBE] i' |
+		tr '\n' ' ')" "" "$mta sends no other macro"
 	diag "$mta macros: $(sort -u "$MACROS" | tr '\n' ' ')"
 done
 done_testing
