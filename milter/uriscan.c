@@ -555,6 +555,25 @@ is_delim(unsigned char c)
 	    c == '`' || c == '{' || c == '}' || c == '|' || c == '^';
 }
 
+/*
+ * The same as a table, with the bytes that need unicode_clean(): every
+ * byte of a message body passes here, most of them in plain words.
+ */
+#define BC_DELIM	1u
+#define BC_NONASCII	2u
+static unsigned char byte_class[256];
+static pthread_once_t byte_class_once = PTHREAD_ONCE_INIT;
+
+static void
+byte_class_init(void)
+{
+	unsigned c;
+
+	for (c = 0; c < 256; c++)
+		byte_class[c] = (unsigned char)((is_delim((unsigned char)c) ?
+		    BC_DELIM : 0u) | (c >= 0x80 ? BC_NONASCII : 0u));
+}
+
 /* Bytes of a host as written in a URL, port included. */
 static bool
 is_hostch(unsigned char c)
@@ -808,6 +827,17 @@ scan_chunk(struct uriscan *us, unsigned char *p, size_t n, bool cont,
 	size_t i = 0, s;
 	bool bare_ok, first, last;
 
+	/* the common case, a word of ASCII: one run, nothing to clean */
+	while (i < n && byte_class[p[i]] == 0)
+		i++;
+	if (i == n) {
+		if (newlen != NULL)
+			*newlen = n;
+		if (n > 0)
+			scan_run(us, p, n, !cont && !partial, partial);
+		return;
+	}
+	i = 0;
 	n = unicode_clean(p, n);
 	if (newlen != NULL)
 		*newlen = n;
@@ -835,30 +865,62 @@ word_end(struct uriscan *us)
 	us->wcont = false;
 }
 
+/*
+ * An overlong run ("xxxx...http://evil/") filled word[]: scan what we
+ * have, keep a tail so a URL starting in it is seen whole.
+ */
 static void
-text_byte(struct uriscan *us, unsigned char c)
+word_overflow(struct uriscan *us)
 {
 	size_t n;
 
-	if (is_delim(c)) {
+	scan_chunk(us, us->word, us->wlen, us->wcont, true, &n);
+	if (n > URISCAN_WORD_TAIL) {
+		memmove(us->word, us->word + n - URISCAN_WORD_TAIL,
+		    URISCAN_WORD_TAIL);
+		n = URISCAN_WORD_TAIL;
+	}
+	us->wlen = n;
+	us->wcont = true;
+}
+
+static void
+text_byte(struct uriscan *us, unsigned char c)
+{
+	if (byte_class[c] & BC_DELIM) {
 		word_end(us);
 		return;
 	}
-	if (us->wlen == sizeof(us->word)) {
-		/*
-		 * An overlong run ("xxxx...http://evil/"): scan what we
-		 * have, keep a tail so a URL starting in it is seen whole.
-		 */
-		scan_chunk(us, us->word, us->wlen, us->wcont, true, &n);
-		if (n > URISCAN_WORD_TAIL) {
-			memmove(us->word, us->word + n - URISCAN_WORD_TAIL,
-			    URISCAN_WORD_TAIL);
-			n = URISCAN_WORD_TAIL;
-		}
-		us->wlen = n;
-		us->wcont = true;
-	}
+	if (us->wlen == sizeof(us->word))
+		word_overflow(us);
 	us->word[us->wlen++] = c;
+}
+
+/* text_byte() of each byte, a run of non-delimiters at a time. */
+static void
+text_bytes(struct uriscan *us, const unsigned char *p, size_t n)
+{
+	size_t i = 0, s, k;
+
+	while (i < n) {
+		if (byte_class[p[i]] & BC_DELIM) {
+			word_end(us);
+			i++;
+			continue;
+		}
+		for (s = i; i < n && !(byte_class[p[i]] & BC_DELIM); i++)
+			;
+		while (s < i) {
+			if (us->wlen == sizeof(us->word))
+				word_overflow(us);
+			k = sizeof(us->word) - us->wlen;
+			if (k > i - s)
+				k = i - s;
+			memcpy(us->word + us->wlen, p + s, k);
+			us->wlen += k;
+			s += k;
+		}
+	}
 }
 
 /* -- HTML -- */
@@ -1261,6 +1323,33 @@ out_byte(struct uriscan *us, unsigned char c)
 		text_byte(us, c);
 }
 
+/* out_byte() of each byte of p[0..n). */
+static void
+out_bytes(struct uriscan *us, const unsigned char *p, size_t n)
+{
+	size_t room, i;
+	bool full = false;
+
+	if (us->part_full)
+		return;
+	room = us->lim.max_part_scan - us->part_bytes;
+	if (n > room) {
+		n = room;
+		full = true;
+	}
+	us->part_bytes += n;
+	if (us->html)
+		for (i = 0; i < n; i++)
+			html_byte(us, p[i]);
+	else
+		text_bytes(us, p, n);
+	if (full) {
+		us->part_bytes++;
+		us->part_full = true;
+		us->truncated = true;
+	}
+}
+
 static void
 content_begin(struct uriscan *us)
 {
@@ -1423,8 +1512,7 @@ content(struct uriscan *us, const unsigned char *p, size_t n, bool eol)
 			b64_byte(us, p[i]);
 		break;
 	default:
-		for (i = 0; i < n; i++)
-			out_byte(us, p[i]);
+		out_bytes(us, p, n);
 		if (eol)
 			out_byte(us, '\n');
 		break;
@@ -1756,6 +1844,7 @@ uriscan_new(const struct uriscan_limits *lim, uriscan_key_fn fn, void *ctx)
 	struct uriscan *us;
 	size_t slots = 4;
 
+	(void)pthread_once(&byte_class_once, byte_class_init);
 	if (fn == NULL || (us = calloc(1, sizeof(*us))) == NULL)
 		return NULL;
 	if (lim != NULL)
