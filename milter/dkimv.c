@@ -49,6 +49,9 @@ struct dkimv {
 	size_t		 nseen;		/* signature fields seen */
 	struct dkimv_sig seen[DKIMV_SIG_MAX];	/* d= s= b= of each */
 	size_t		 nignored;
+	unsigned	 nfrom;		/* From fields libopendkim kept */
+	char		*from;		/* owns; the first one's value, as
+					 * libopendkim sees it */
 };
 
 /* One libopendkim query: borrows its answer buffer until cancel. */
@@ -473,6 +476,9 @@ dkimv_header(struct dkimv *v, const char *name, const char *value)
 	if (sig)
 		sig_peek(v, value);
 	st = dkim_header(v->dkim, (unsigned char *)b.p, b.len);
+	if (st == DKIM_STAT_OK && str_ieq(name, "From") && v->nfrom++ == 0)
+		v->from = xstrndup(b.p + strlen(name) + 1,
+		    b.len - strlen(name) - 1);
 	buf_free(&b);
 	if (st == DKIM_STAT_SYNTAX) {
 		/*
@@ -502,6 +508,24 @@ toolong:
 	return -1;
 }
 
+/*
+ * Whether libopendkim's RFC 5322 check (STRICTHDRS) can take the one From
+ * field apart: an address with a local part and a domain.
+ */
+static bool
+from_parses(const char *value)
+{
+	char *copy = xstrdup(value);	/* dkim_mail_parse() writes in it */
+	unsigned char *user = NULL, *domain = NULL;
+	bool ok;
+
+	ok = dkim_mail_parse((unsigned char *)copy, &user, &domain) == 0 &&
+	    user != NULL && user[0] != '\0' && domain != NULL &&
+	    domain[0] != '\0';
+	free(copy);
+	return ok;
+}
+
 int
 dkimv_eoh(struct dkimv *v)
 {
@@ -510,6 +534,16 @@ dkimv_eoh(struct dkimv *v)
 	if (v->eoh_done)
 		return 0;
 	v->eoh_done = true;
+	/*
+	 * A single From libopendkim cannot take apart ("From: nobody"):
+	 * its answer is DKIM_STAT_SYNTAX (RFC 5322 3.6), but libopendkim
+	 * 2.11 leaks its copy of the field on that path, which every such
+	 * message would repeat.  Give its answer without asking it.
+	 */
+	if (v->nfrom == 1 && !from_parses(v->from)) {
+		v->eoh_stat = DKIM_STAT_SYNTAX;
+		return 0;
+	}
 	v->eoh_stat = dkim_eoh(v->dkim);
 	if (v->eoh_stat == DKIM_STAT_NOSIG)
 		v->nosig = true;
@@ -801,6 +835,7 @@ dkimv_free(struct dkimv *v)
 		return;
 	if (v->dkim != NULL)
 		dkim_free(v->dkim);
+	free(v->from);
 	for (i = 0; i < v->nprefetch; i++)
 		dns_query_free(v->prefetch[i]);
 	free(v);

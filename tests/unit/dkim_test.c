@@ -466,6 +466,7 @@ test_edges(void **state)
 	struct dkimv *v;
 	struct dkimv_result r;
 	char *big;
+	size_t i;
 
 	(void)state;
 	dkimv_free(NULL);
@@ -501,6 +502,43 @@ test_edges(void **state)
 	print_message("# malformed: %s (%s)\n", r.sigs[0].result,
 	    r.sigs[0].reason);
 	dkimv_free(v);
+
+	/*
+	 * A From libopendkim cannot take apart ("nobody": no domain; or
+	 * "\"unterminated"): the header block is against RFC 5322 3.6 as
+	 * with two From fields, each signature permerror, no signature
+	 * none.  libopendkim 2.11 leaks its copy of such a field (its
+	 * STRICTHDRS check returns without freeing it), which an attacker
+	 * could repeat with every message: dkimv answers it without asking
+	 * (LeakSanitizer checks this in the ASan build).
+	 */
+	for (i = 0; i < 4; i++) {
+		v = dkimv_new(lib, "q5");
+		if (i % 2 == 0)
+			assert_int_equal(dkimv_header(v, "DKIM-Signature",
+			    "v=1; a=rsa-sha256; d=example.test; s=sel; "
+			    "h=from; bh=AAAA; b=BBBB"), 0);
+		assert_int_equal(dkimv_header(v, "From", i < 2 ? "nobody" :
+		    " \"unterminated"), 0);
+		assert_int_equal(dkimv_header(v, "Date",
+		    "Sun, 6 Dec 2026 05:00:00 +0000"), 0);
+		assert_int_equal(dkimv_eoh(v), 0);
+		assert_int_equal(dkimv_body(v,
+		    (const unsigned char *)"hi\r\n", 4), 0);
+		assert_int_equal(dkimv_eom(v, &r), 0);
+		print_message("# unparsable From %zu: %s, %zu signatures%s%s\n",
+		    i, r.best, r.nsigs, r.nsigs > 0 ? ": " : "",
+		    r.nsigs > 0 ? r.sigs[0].reason : "");
+		if (i % 2 == 0) {
+			assert_string_equal(r.best, "permerror");
+			assert_int_equal(r.nsigs, 1);
+			assert_non_null(strstr(r.sigs[0].reason, "RFC 5322"));
+		} else {
+			assert_string_equal(r.best, "none");
+			assert_int_equal(r.nsigs, 0);
+		}
+		dkimv_free(v);
+	}
 
 	v = dkimv_new(lib, "q3");	/* freed mid-message */
 	assert_int_equal(dkimv_header(v, "From", "a@example.test"), 0);
