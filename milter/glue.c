@@ -97,33 +97,35 @@ flight_end(struct glue_conn *g)
 	}
 }
 
+/* A temporary refusal decided by the glue itself. */
+static void
+glue_tempfail(struct verdict *v, int code, const char *dsn, const char *text)
+{
+	memset(v, 0, sizeof(*v));
+	v->decided = true;
+	v->action = POL_ACT_TEMPFAIL;
+	v->code = code;
+	snprintf(v->dsn, sizeof(v->dsn), "%s", dsn);
+	snprintf(v->text, sizeof(v->text), "%s", text);
+}
+
 /* While draining, work that has not started is refused for later. */
 static void
 drain_refusal(struct verdict *v)
 {
-	memset(v, 0, sizeof(*v));
-	v->decided = true;
-	v->action = POL_ACT_TEMPFAIL;
-	v->code = 421;
-	snprintf(v->dsn, sizeof(v->dsn), "4.3.2");
-	snprintf(v->text, sizeof(v->text), "mail filter restarting, please "
-	    "try again later");
+	glue_tempfail(v, 421, "4.3.2", "mail filter restarting, please try "
+	    "again later");
 	snprintf(v->rule, sizeof(v->rule), "drain");
 }
 
-/* A failure of the glue itself before end of message: on_error's reply
- * (the core's own failures come as its on_error verdicts). */
+/* A failure of the glue itself: on_error's reply, as the core gives for
+ * its own failures. */
 static void
 glue_failure(struct verdict *v)
 {
-	memset(v, 0, sizeof(*v));
-	v->decided = true;
-	v->on_error = true;
-	v->action = POL_ACT_TEMPFAIL;
-	v->code = 451;
-	snprintf(v->dsn, sizeof(v->dsn), "4.3.0");
-	snprintf(v->text, sizeof(v->text), "temporary failure in the mail "
+	glue_tempfail(v, 451, "4.3.0", "temporary failure in the mail "
 	    "filter, please try again later");
+	v->on_error = true;
 }
 
 static void

@@ -33,6 +33,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,13 +229,15 @@ tree_delta(const struct tree *a, const struct tree *b)
 
 /* ------------------------------------------------------------ protocol */
 
+/* All of len bytes written (writing) or read, retrying short transfers
+ * and EINTR; -1 on an error or end of file. */
 static int
-wr_all(int fd, const void *buf, size_t len)
+xfer_all(int fd, void *buf, size_t len, bool writing)
 {
-	const char *p = buf;
+	char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -247,21 +250,15 @@ wr_all(int fd, const void *buf, size_t len)
 }
 
 static int
+wr_all(int fd, const void *buf, size_t len)
+{
+	return xfer_all(fd, (void *)(uintptr_t)buf, len, true);
+}
+
+static int
 rd_all(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return xfer_all(fd, buf, len, false);
 }
 
 /* one packet: command and data in a single write, as Postfix does */

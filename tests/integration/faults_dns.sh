@@ -62,11 +62,8 @@ greylist_store = lmdb:$TEST_TMP/greylist
 EOF
 # the shipped policy; its placeholders and its blocklist made ours: four
 # faulty blocklists, each answering in its own wrong way
-sed -e 's/^internal domains[[:space:]].*/internal domains  corp.test/' \
-	-e 's/^trusted networks[[:space:]].*/trusted networks  127.0.0.3\/32/' \
-	-e 's/^dnsbl zen.spamhaus.org.*/dnsbl bl-silent.test\ndnsbl bl-sf.test\ndnsbl bl-tc.test\ndnsbl bl-junk.test/' \
-	-e 's/^uribl dbl.spamhaus.org/uribl uri-silent.test/' \
-	"$abs_top_srcdir/rules/default.policy" >"$ETC/policy.rules"
+shipped_policy 'bl-silent.test\ndnsbl bl-sf.test\ndnsbl bl-tc.test\ndnsbl bl-junk.test' \
+	uri-silent.test >"$ETC/policy.rules"
 ok "the edited shipped policy loads" "$PORTCULLIS" -n -c "$ETC/portcullis.conf"
 start_sink
 start_portcullis "$ETC/portcullis.conf"

@@ -814,6 +814,19 @@ have_portcullis() { [ -x "$PORTCULLIS" ]; }
 # start_portcullis CONF: "$PORTCULLIS -f -c CONF" in the foreground as our
 # child (PORTCULLIS_PID), stderr and stdout in $PORTCULLIS_LOG; waits until
 # the socket named in CONF accepts connections.  Bails out if it does not.
+# shipped_policy [DNSBL-ZONE [URIBL-ZONE]]: rules/default.policy on stdout,
+# its placeholders made the tests' own (internal domain corp.test, trusted
+# network 127.0.0.3/32) and its blocklist zones replaced (default bl.test
+# and uri.test; the rest of each line is kept).  DNSBL-ZONE may hold "\n"
+# and more "dnsbl ZONE" lines.
+shipped_policy() {
+	sed -e 's/^internal domains[[:space:]].*/internal domains  corp.test/' \
+		-e 's/^trusted networks[[:space:]].*/trusted networks  127.0.0.3\/32/' \
+		-e "s/^dnsbl zen\.spamhaus\.org/dnsbl ${1:-bl.test}/" \
+		-e "s/^uribl dbl\.spamhaus\.org/uribl ${2:-uri.test}/" \
+		"$abs_top_srcdir/rules/default.policy"
+}
+
 start_portcullis() {
 	local conf=$1 sock
 	PORTCULLIS_LOG=${PORTCULLIS_LOG:-$TEST_TMP/portcullis.log}

@@ -70,11 +70,7 @@ resolver    = 127.0.0.1:$PORT_DNS
 dns_timeout = 2s
 greylist_store = lmdb:$TEST_TMP/greylist
 EOF
-sed -e 's/^internal domains[[:space:]].*/internal domains  corp.test/' \
-	-e 's/^trusted networks[[:space:]].*/trusted networks  127.0.0.3\/32/' \
-	-e 's/^dnsbl zen.spamhaus.org/dnsbl bl.test/' \
-	-e 's/^uribl dbl.spamhaus.org/uribl uri.test/' \
-	"$abs_top_srcdir/rules/default.policy" >"$ETC/policy.rules"
+shipped_policy >"$ETC/policy.rules"
 ok "the edited shipped policy loads" "$PORTCULLIS" -n -c "$ETC/portcullis.conf" ||
 	bail_out "the configuration does not load"
 # greylisting is not under soak: the test network and the SPF-passing
