@@ -561,6 +561,7 @@ is_delim(unsigned char c)
  */
 #define BC_DELIM	1u
 #define BC_NONASCII	2u
+#define BC_MARK		4u	/* '.' and ':': no URL or host without one */
 static unsigned char byte_class[256];
 static pthread_once_t byte_class_once = PTHREAD_ONCE_INIT;
 
@@ -571,7 +572,8 @@ byte_class_init(void)
 
 	for (c = 0; c < 256; c++)
 		byte_class[c] = (unsigned char)((is_delim((unsigned char)c) ?
-		    BC_DELIM : 0u) | (c >= 0x80 ? BC_NONASCII : 0u));
+		    BC_DELIM : 0u) | (c >= 0x80 ? BC_NONASCII : 0u) |
+		    (c == '.' || c == ':' ? BC_MARK : 0u));
 }
 
 /* Bytes of a host as written in a URL, port included. */
@@ -826,14 +828,19 @@ scan_chunk(struct uriscan *us, unsigned char *p, size_t n, bool cont,
 {
 	size_t i = 0, s;
 	bool bare_ok, first, last;
+	unsigned seen = 0;
 
-	/* the common case, a word of ASCII: one run, nothing to clean */
-	while (i < n && byte_class[p[i]] == 0)
-		i++;
+	/*
+	 * The common case, a word of ASCII: one run, nothing to clean.  And
+	 * without a dot or a colon it holds no scheme, no "www." and no
+	 * dotted name, so nothing to find at all.
+	 */
+	while (i < n && (byte_class[p[i]] & (BC_DELIM | BC_NONASCII)) == 0)
+		seen |= byte_class[p[i++]];
 	if (i == n) {
 		if (newlen != NULL)
 			*newlen = n;
-		if (n > 0)
+		if ((seen & BC_MARK) != 0)
 			scan_run(us, p, n, !cont && !partial, partial);
 		return;
 	}
