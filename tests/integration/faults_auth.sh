@@ -69,15 +69,7 @@ poll 100 0.05 _dns_started ||
 	{ diag_file "$TEST_TMP/dns.out"; bail_out "dnsbl_dns.py does not start"; }
 
 # ------------------------------------------------------------ portcullis
-cat >"$ETC/portcullis.conf" <<EOF
-# faults_auth.sh
-socket      = inet:$PORT_MILTER@127.0.0.1
-policy      = policy.rules
-authserv_id = mx.corp.test
-resolver    = 127.0.0.1:$PORT_DNS
-dns_timeout = 2s
-greylist_store = lmdb:$TEST_TMP/greylist
-EOF
+test_conf "$ETC/portcullis.conf" "inet:$PORT_MILTER@127.0.0.1" "greylist_store = lmdb:$TEST_TMP/greylist"
 # the shipped policy, its placeholders made ours, its blocklists pointed
 # at names the DNS server answers NXDOMAIN (listed nowhere)
 shipped_policy >"$ETC/shipped.rules"

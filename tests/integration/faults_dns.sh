@@ -51,15 +51,7 @@ _dns_started() { [ "$(grep -c '^listening$' "$DNSLOG" 2>/dev/null)" -ge "$1" ]; 
 start_dns 1
 
 # ------------------------------------------------------------ portcullis
-cat >"$ETC/portcullis.conf" <<EOF
-# faults_dns.sh
-socket      = inet:$PORT_MILTER@127.0.0.1
-policy      = policy.rules
-authserv_id = mx.corp.test
-resolver    = 127.0.0.1:$PORT_DNS
-dns_timeout = 2s
-greylist_store = lmdb:$TEST_TMP/greylist
-EOF
+test_conf "$ETC/portcullis.conf" "inet:$PORT_MILTER@127.0.0.1" "greylist_store = lmdb:$TEST_TMP/greylist"
 # the shipped policy; its placeholders and its blocklist made ours: four
 # faulty blocklists, each answering in its own wrong way
 shipped_policy 'bl-silent.test\ndnsbl bl-sf.test\ndnsbl bl-tc.test\ndnsbl bl-junk.test' \

@@ -814,6 +814,23 @@ have_portcullis() { [ -x "$PORTCULLIS" ]; }
 # start_portcullis CONF: "$PORTCULLIS -f -c CONF" in the foreground as our
 # child (PORTCULLIS_PID), stderr and stdout in $PORTCULLIS_LOG; waits until
 # the socket named in CONF accepts connections.  Bails out if it does not.
+# test_conf FILE SOCKET [LINE...]: the portcullis.conf of a test that runs
+# the daemon against its own DNS server on $PORT_DNS (policy.rules beside
+# FILE, authserv-id mx.corp.test, 2 s DNS timeout), plus each LINE.
+test_conf() {
+	local file=$1 sock=$2
+	shift 2
+	{
+		echo "# $(basename "$0")"
+		echo "socket      = $sock"
+		echo "policy      = policy.rules"
+		echo "authserv_id = mx.corp.test"
+		echo "resolver    = 127.0.0.1:$PORT_DNS"
+		echo "dns_timeout = 2s"
+		if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+	} >"$file"
+}
+
 # shipped_policy [DNSBL-ZONE [URIBL-ZONE]]: rules/default.policy on stdout,
 # its placeholders made the tests' own (internal domain corp.test, trusted
 # network 127.0.0.3/32) and its blocklist zones replaced (default bl.test

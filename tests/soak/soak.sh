@@ -61,15 +61,7 @@ EOF
 start_unbound "$ETC/test.zone"
 
 # ------------------------------------------------------------ portcullis
-cat >"$ETC/portcullis.conf" <<EOF
-# soak.sh
-socket      = unix:$TEST_TMP/milter.sock
-policy      = policy.rules
-authserv_id = mx.corp.test
-resolver    = 127.0.0.1:$PORT_DNS
-dns_timeout = 2s
-greylist_store = lmdb:$TEST_TMP/greylist
-EOF
+test_conf "$ETC/portcullis.conf" "unix:$TEST_TMP/milter.sock" "greylist_store = lmdb:$TEST_TMP/greylist"
 shipped_policy >"$ETC/policy.rules"
 ok "the edited shipped policy loads" "$PORTCULLIS" -n -c "$ETC/portcullis.conf" ||
 	bail_out "the configuration does not load"
